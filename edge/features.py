@@ -1,0 +1,272 @@
+"""The one MFCC front end: used by training, conversion checks and the device runtime.
+
+Vectorised NumPy; float32 in and out (the FFT and the two small matrix products run in float64, see ``frames_to_mfcc``). Configured with python_speech_features'
+settings it reproduces ``python_speech_features.mfcc`` (same framing, same
+integer-bin triangular mel filterbank, orthonormal DCT-II, sinusoidal lifter,
+log-energy in c0). One intentional difference: an empty signal gives zero
+frames, where python_speech_features invents one frame of zeros.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Mapping
+
+import numpy as np
+
+#: What python_speech_features puts in place of an exact zero before the log.
+ZERO_REPLACEMENT = float(np.finfo(np.float64).eps)
+WINDOWS = ("rectangular", "hamming", "hann")
+
+
+class FeatureError(ValueError):
+    """Raised for input the front end cannot turn into features (NaN, inf, wrong shape)."""
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Every setting that decides the MFCC values; a model carries this so the device computes the same thing."""
+
+    sample_rate: int = 16000
+    win_length: int = 400  # samples per frame (25 ms at 16 kHz)
+    hop_length: int = 160  # samples between frame starts (10 ms)
+    n_fft: int = 512
+    n_mels: int = 40
+    n_mfcc: int = 40
+    fmin: float = 0.0
+    fmax: float | None = None  # None means sample_rate / 2
+    preemphasis: float = 0.97  # 0 disables
+    lifter: int = 22  # 0 disables
+    window: str = "hamming"
+    append_energy: bool = True  # replace c0 by the log of the frame's spectral energy
+    pad_end: bool = True  # zero-pad the last partial frame, as python_speech_features does
+    log_floor: float = 0.0  # clamp power below this before the log; 0 = only replace exact zeros (psf)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.sample_rate <= 0:
+            problems.append("sample_rate must be positive")
+        if not 0 < self.hop_length:
+            problems.append("hop_length must be positive")
+        if not 0 < self.win_length <= self.n_fft:
+            problems.append("win_length must be in 1..n_fft")
+        if not 0 < self.n_mfcc <= self.n_mels:
+            problems.append("n_mfcc must be in 1..n_mels")
+        if not 0 <= self.fmin < self.upper_frequency <= self.sample_rate / 2:
+            problems.append("need 0 <= fmin < fmax <= sample_rate/2")
+        if self.window not in WINDOWS:
+            problems.append(f"window must be one of {WINDOWS}")
+        if not 0 <= self.preemphasis < 1:
+            problems.append("preemphasis must be in [0, 1)")
+        if self.lifter < 0:
+            problems.append("lifter must be >= 0")
+        if self.log_floor < 0:
+            problems.append("log_floor must be >= 0")
+        if problems:
+            raise FeatureError("invalid FeatureSpec: " + "; ".join(problems))
+
+    @property
+    def upper_frequency(self) -> float:
+        return float(self.fmax) if self.fmax is not None else self.sample_rate / 2
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    def n_frames(self, n_samples: int) -> int:
+        """Number of frames ``mfcc`` returns for a signal of ``n_samples``."""
+        if n_samples <= 0:
+            return 0
+        if n_samples < self.win_length:
+            return 1 if self.pad_end else 0
+        extra = n_samples - self.win_length
+        return 1 + (-(-extra // self.hop_length) if self.pad_end else extra // self.hop_length)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "FeatureSpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise FeatureError(f"unknown FeatureSpec fields: {sorted(unknown)}")
+        return cls(**data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "FeatureSpec":
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def python_speech_features(cls, numcep: int = 13, nfilt: int = 26) -> "FeatureSpec":
+        """The settings of ``python_speech_features.mfcc``'s defaults (rectangular window)."""
+        return cls(n_mels=nfilt, n_mfcc=numcep, window="rectangular")
+
+
+def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
+    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
+
+
+@dataclass(frozen=True)
+class _Matrices:
+    window: np.ndarray  # (win_length,), float64
+    filterbank_t: np.ndarray  # (n_fft//2+1, n_mels), float64
+    dct_t: np.ndarray  # (n_mels, n_mfcc), lifter folded in, float64
+
+
+@lru_cache(maxsize=16)
+def _matrices(spec: FeatureSpec) -> _Matrices:
+    """Precompute window, mel filterbank and (liftered) DCT matrices once per spec."""
+    n = spec.win_length
+    if spec.window == "hamming":
+        window = np.hamming(n)
+    elif spec.window == "hann":
+        window = np.hanning(n)
+    else:
+        window = np.ones(n)
+
+    # Triangular filters on integer FFT bins, exactly as python_speech_features builds them.
+    mel_points = np.linspace(hz_to_mel(spec.fmin), hz_to_mel(spec.upper_frequency), spec.n_mels + 2)
+    bins = np.floor((spec.n_fft + 1) * mel_to_hz(mel_points) / spec.sample_rate).astype(int)
+    k = np.arange(spec.n_fft // 2 + 1)[None, :]
+    left, centre, right = bins[:-2, None], bins[1:-1, None], bins[2:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rising = np.where((k >= left) & (k < centre), (k - left) / (centre - left), 0.0)
+        falling = np.where((k >= centre) & (k < right), (right - k) / (right - centre), 0.0)
+    filterbank = rising + falling
+
+    # Orthonormal DCT-II, first n_mfcc rows, with the sinusoidal lifter applied per coefficient.
+    m = spec.n_mels
+    q = np.arange(spec.n_mfcc)[:, None]
+    dct = np.cos(np.pi * q * (2 * np.arange(m)[None, :] + 1) / (2 * m)) * np.sqrt(2.0 / m)
+    dct[0] /= np.sqrt(2.0)
+    if spec.lifter > 0:
+        dct *= (1 + (spec.lifter / 2.0) * np.sin(np.pi * np.arange(spec.n_mfcc) / spec.lifter))[:, None]
+
+    return _Matrices(
+        window=window,
+        filterbank_t=np.ascontiguousarray(filterbank.T),
+        dct_t=np.ascontiguousarray(dct.T),
+    )
+
+
+def as_float_signal(signal: np.ndarray) -> np.ndarray:
+    """Return a 1-D float32 signal; integer PCM is scaled to [-1, 1). NaN or inf is a FeatureError."""
+    x = np.asarray(signal)
+    if x.ndim != 1:
+        raise FeatureError(f"expected a mono 1-D signal, got shape {x.shape}")
+    if np.issubdtype(x.dtype, np.integer):
+        scale = float(2 ** (8 * x.dtype.itemsize - 1))
+        if np.issubdtype(x.dtype, np.unsignedinteger):  # unsigned PCM (8-bit WAV) is offset binary
+            return ((x.astype(np.float64) - scale) / scale).astype(np.float32)
+        return (x.astype(np.float32) / np.float32(scale)).astype(np.float32)
+    x = x.astype(np.float32, copy=False)
+    if x.size and not np.isfinite(x).all():
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        raise FeatureError(f"signal contains {bad} NaN or infinite samples")
+    return x
+
+
+def frames_to_mfcc(frames: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """MFCC of already pre-emphasised frames, shape (n, win_length) -> (n, n_mfcc) float32."""
+    mats = _matrices(spec)
+    # Spectrum and the two small products run in float64: NumPy's FFT is several times faster
+    # there than in float32, and a frame's result then does not depend on how many frames share
+    # the call (float32 BLAS rounds differently per batch shape), so streaming == batch exactly.
+    padded = np.zeros((frames.shape[0], spec.n_fft))
+    np.multiply(frames, mats.window, out=padded[:, : spec.win_length])
+    spectrum = np.fft.rfft(padded, axis=1)
+    power = (spectrum.real**2 + spectrum.imag**2) * (1.0 / spec.n_fft)
+    cepstra = _log(power @ mats.filterbank_t, spec.log_floor) @ mats.dct_t
+    if spec.append_energy:
+        cepstra[:, 0] = _log(power.sum(axis=1), spec.log_floor)
+    return cepstra.astype(np.float32, copy=False)
+
+
+def _log(x: np.ndarray, floor: float) -> np.ndarray:
+    """Natural log with the spec's floor (or psf's exact-zero replacement when the floor is 0)."""
+    return np.log(np.maximum(x, floor) if floor > 0 else np.where(x == 0, ZERO_REPLACEMENT, x))
+
+
+def preemphasise(x: np.ndarray, coeff: float, previous: float = 0.0) -> np.ndarray:
+    """y[n] = x[n] - coeff * x[n-1]; ``previous`` is the sample before x[0] (0 for a signal's start)."""
+    if coeff == 0 or x.size == 0:
+        return x
+    y = np.empty_like(x)
+    y[0] = x[0] - np.float32(coeff) * np.float32(previous)
+    y[1:] = x[1:] - np.float32(coeff) * x[:-1]
+    return y
+
+
+def _frame(x: np.ndarray, spec: FeatureSpec, n_frames: int) -> np.ndarray:
+    """Cut ``n_frames`` frames from x by strides, zero-padding the end when it is short."""
+    needed = (n_frames - 1) * spec.hop_length + spec.win_length if n_frames else 0
+    if x.size < needed:
+        x = np.concatenate([x, np.zeros(needed - x.size, dtype=np.float32)])
+    view = np.lib.stride_tricks.sliding_window_view(x[:needed], spec.win_length)
+    return view[:: spec.hop_length][:n_frames]
+
+
+def mfcc(signal: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """MFCC matrix (n_frames, n_mfcc), float32, of a mono signal at ``spec.sample_rate``."""
+    x = as_float_signal(signal)
+    n = spec.n_frames(x.size)
+    if n == 0:
+        return np.zeros((0, spec.n_mfcc), dtype=np.float32)
+    return frames_to_mfcc(_frame(preemphasise(x, spec.preemphasis), spec, n), spec)
+
+
+class StreamingMFCC:
+    """Push blocks of any size, get exactly the new frames; concatenated output equals ``mfcc`` of the whole.
+
+    Keeps only the samples of the incomplete frame and the last sample for
+    pre-emphasis, so memory stays flat however long the stream runs.
+    """
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        self.spec = spec
+        self._pending = np.zeros(0, dtype=np.float32)  # pre-emphasised samples not yet fully framed
+        self._last_sample = 0.0
+        self._seen = 0  # samples pushed so far
+        self._emitted = 0  # frames returned so far
+
+    @property
+    def frames_emitted(self) -> int:
+        return self._emitted
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Add samples; return the frames that became complete, shape (k, n_mfcc)."""
+        x = as_float_signal(block)
+        if x.size:
+            emphasised = preemphasise(x, self.spec.preemphasis, self._last_sample)
+            self._last_sample = float(x[-1])
+            self._seen += x.size
+            self._pending = np.concatenate([self._pending, emphasised])
+        spec = self.spec
+        complete = 0 if self._pending.size < spec.win_length else 1 + (self._pending.size - spec.win_length) // spec.hop_length
+        return self._emit(complete)
+
+    def flush(self) -> np.ndarray:
+        """End of stream: return the zero-padded final frames (if ``pad_end``) and reset."""
+        remaining = self.spec.n_frames(self._seen) - self._emitted
+        out = self._emit(max(remaining, 0))
+        self.__init__(self.spec)
+        return out
+
+    def _emit(self, count: int) -> np.ndarray:
+        if count == 0:
+            return np.zeros((0, self.spec.n_mfcc), dtype=np.float32)
+        frames = _frame(self._pending, self.spec, count)
+        out = frames_to_mfcc(frames, self.spec)
+        self._pending = self._pending[count * self.spec.hop_length :].copy()
+        self._emitted += count
+        return out
