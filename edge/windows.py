@@ -1,0 +1,108 @@
+"""Model input windows: how a clip's MFCC frames become fixed-size, normalised model inputs.
+
+Training and the device both call these functions, so a clip is trimmed, cut,
+padded and normalised the same way everywhere. Rules:
+
+- leading and trailing frames quieter than ``trim_db`` below the clip's loudest
+  frame are dropped (c0 is the frame log-energy);
+- a clip shorter than the window is repeated (wrap padding) up to the window,
+  which keeps the per-window statistics those of speech rather than of zeros;
+- a longer clip is cut into windows every ``hop_frames``, the last one aligned
+  to the clip's end so nothing is left out;
+- each window is normalised per coefficient over time (``cmvn``): removes
+  channel and speaker level offsets, which matters for unseen speakers.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+
+NORMS = ("none", "cmn", "cmvn")
+_STD_FLOOR = 1e-3
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Fixed model input length and the rules that map a clip onto it."""
+
+    frames: int = 300  # model input length in feature frames (3.0 s at a 10 ms hop)
+    hop_frames: int = 100  # step between windows of a long clip
+    trim_db: float = 40.0  # edge-silence threshold below the loudest frame; 0 disables trimming
+    norm: str = "cmvn"
+
+    def __post_init__(self) -> None:
+        if self.frames <= 0 or self.hop_frames <= 0:
+            raise ValueError("WindowSpec frames and hop_frames must be positive")
+        if self.norm not in NORMS:
+            raise ValueError(f"WindowSpec norm must be one of {NORMS}")
+        if self.trim_db < 0:
+            raise ValueError("WindowSpec trim_db must be >= 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "WindowSpec":
+        return cls(**data)
+
+
+def frame_log_energy_db(feats: np.ndarray) -> np.ndarray:
+    """Per-frame level in dB from c0 (natural-log energy when ``append_energy`` is on)."""
+    return feats[:, 0] * np.float32(10.0 / np.log(10.0))
+
+
+def trim_bounds(feats: np.ndarray, spec: WindowSpec) -> tuple[int, int]:
+    """[start, stop) of the frames left after dropping edges more than ``trim_db`` below the loudest frame."""
+    if spec.trim_db == 0 or len(feats) == 0:
+        return 0, len(feats)
+    level = frame_log_energy_db(feats)
+    loud = np.flatnonzero(level >= level.max() - spec.trim_db)
+    return int(loud[0]), int(loud[-1]) + 1
+
+
+def window_starts(n_frames: int, spec: WindowSpec) -> np.ndarray:
+    """Start frame of each window over a clip of ``n_frames`` (one window for a short clip)."""
+    if n_frames <= spec.frames:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, n_frames - spec.frames + 1, spec.hop_frames)
+    if starts[-1] != n_frames - spec.frames:
+        starts = np.append(starts, n_frames - spec.frames)
+    return starts
+
+
+def fit_length(feats: np.ndarray, frames: int) -> np.ndarray:
+    """Wrap-pad a clip shorter than ``frames`` (or crop a longer one from its start)."""
+    if len(feats) == 0:
+        raise ValueError("no feature frames to fit")
+    if len(feats) < frames:
+        reps = -(-frames // len(feats))
+        feats = np.tile(feats, (reps, 1))
+    return feats[:frames]
+
+
+def normalise(windows: np.ndarray, spec: WindowSpec) -> np.ndarray:
+    """Per-window, per-coefficient normalisation over time; works on (T, C) or (N, T, C)."""
+    if spec.norm == "none":
+        return windows.astype(np.float32, copy=False)
+    mean = windows.mean(axis=-2, keepdims=True)
+    out = windows - mean
+    if spec.norm == "cmvn":
+        out = out / np.maximum(windows.std(axis=-2, keepdims=True), _STD_FLOOR)
+    return out.astype(np.float32, copy=False)
+
+
+def clip_windows(feats: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray, np.ndarray]:
+    """All normalised model windows of one clip's MFCC, shape (N, frames, C), and their start frames.
+
+    Starts are relative to the untrimmed clip, so callers can turn them into times.
+    """
+    if len(feats) == 0:
+        raise ValueError("clip has no feature frames")
+    offset, stop = trim_bounds(feats, spec)
+    trimmed = feats[offset:stop]
+    starts = window_starts(len(trimmed), spec)
+    windows = np.stack([fit_length(trimmed[s : s + spec.frames], spec.frames) for s in starts])
+    return normalise(windows, spec), starts + offset

@@ -1,0 +1,239 @@
+"""Tests of edge/features.py: parity with python_speech_features, streaming == batch, and input/spec properties."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import python_speech_features as psf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge.audio import read_audio
+from edge.features import FeatureError, FeatureSpec, StreamingMFCC, mfcc
+
+FAST = settings(max_examples=40, deadline=None)
+PSF_CONFIGS = {"psf-13x26": {}, "psf-40x40": {"numcep": 40, "nfilt": 40}}
+
+
+def ser_data() -> Path:
+    """The shared corpus folder from SER_DATA, or skip the test."""
+    root = os.environ.get("SER_DATA")
+    if not root or not Path(root).is_dir():
+        pytest.skip(f"real-speech test: set SER_DATA to the shared corpus folder (got {root!r})")
+    return Path(root)
+
+
+def noise(n: int, seed: int, scale: float = 0.1) -> np.ndarray:
+    return (scale * np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
+
+
+def psf_difference(x: np.ndarray, config: dict[str, int]) -> float:
+    """Max |ours - python_speech_features| for one float32 signal, psf fed the same values as float64."""
+    ours = mfcc(x, FeatureSpec.python_speech_features(**config))
+    theirs = psf.mfcc(x.astype(np.float64), 16000, **config)
+    assert ours.shape == theirs.shape
+    return float(np.abs(ours - theirs).max())
+
+
+# --- parity with python_speech_features ----------------------------------------------------
+
+
+def speech_files() -> list[Path]:
+    """Three files spread across each corpus (RAVDESS, TESS, SAVEE; SAVEE includes clipped takes)."""
+    picked = []
+    for corpus in ("ravdess", "tess", "savee"):
+        files = sorted((ser_data() / corpus).rglob("*.flac"))
+        picked += files[:: max(1, len(files) // 3)][:3]
+    return picked
+
+
+@pytest.mark.parametrize("config", PSF_CONFIGS.values(), ids=PSF_CONFIGS.keys())
+def test_matches_python_speech_features_on_real_speech(config: dict[str, int]) -> None:
+    diffs = {path.name: psf_difference(read_audio(path).samples, config) for path in speech_files()}
+    worst = max(diffs, key=diffs.get)
+    print(f"\npsf parity {config or 'defaults'}: max |diff| = {diffs[worst]:.3e} ({worst}, {len(diffs)} files)")
+    assert diffs[worst] < 1e-3
+
+
+@FAST
+@given(n=st.integers(1, 2000), seed=st.integers(0, 2**16))
+def test_matches_python_speech_features_at_any_length(n: int, seed: int) -> None:
+    assert psf_difference(noise(n, seed), {}) < 1e-3
+
+
+# --- streaming == batch --------------------------------------------------------------------
+
+
+def stream(x: np.ndarray, sizes: list[int], spec: FeatureSpec) -> np.ndarray:
+    """Push x in blocks of the given sizes (remainder last), then flush; concatenated frames."""
+    extractor = StreamingMFCC(spec)
+    cuts = np.cumsum(sizes)
+    out = [extractor.push(block) for block in np.split(x, cuts[cuts <= x.size])] + [extractor.flush()]
+    return np.concatenate(out)
+
+
+@FAST
+@given(
+    n=st.integers(0, 3000),
+    seed=st.integers(0, 2**16),
+    sizes=st.lists(st.one_of(st.just(0), st.just(1), st.integers(0, 900)), max_size=30),
+    pad_end=st.booleans(),
+)
+def test_streaming_equals_batch(n: int, seed: int, sizes: list[int], pad_end: bool) -> None:
+    spec = FeatureSpec(pad_end=pad_end)
+    x = noise(n, seed)
+    np.testing.assert_allclose(stream(x, sizes, spec), mfcc(x, spec), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("pad_end", [True, False])
+def test_streaming_one_sample_at_a_time_and_reuse(pad_end: bool) -> None:
+    spec = dataclasses.replace(FeatureSpec.python_speech_features(), pad_end=pad_end)
+    x = noise(1234, 7)
+    extractor = StreamingMFCC(spec)
+    for _ in range(2):  # flush resets, so a second stream gives the same frames
+        frames = [extractor.push(x[i : i + 1]) for i in range(x.size)] + [extractor.flush()]
+        np.testing.assert_allclose(np.concatenate(frames), mfcc(x, spec), rtol=0, atol=1e-5)
+    assert extractor.frames_emitted == 0
+
+
+# --- input properties ----------------------------------------------------------------------
+
+
+@FAST
+@given(n=st.integers(0, 2500), pad_end=st.booleans(), seed=st.integers(0, 2**16))
+def test_shape_and_finite_for_any_length(n: int, pad_end: bool, seed: int) -> None:
+    spec = FeatureSpec(pad_end=pad_end)
+    out = mfcc(noise(n, seed), spec)
+    assert out.dtype == np.float32 and out.shape == (spec.n_frames(n), spec.n_mfcc)
+    assert np.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    ("n", "padded", "unpadded"), [(0, 0, 0), (1, 1, 0), (399, 1, 0), (400, 1, 1), (401, 2, 1), (560, 2, 2), (561, 3, 2)]
+)
+def test_n_frames_edges(n: int, padded: int, unpadded: int) -> None:
+    assert (FeatureSpec().n_frames(n), FeatureSpec(pad_end=False).n_frames(n)) == (padded, unpadded)
+
+
+@FAST
+@given(n=st.integers(0, 2000), log_floor=st.sampled_from([0.0, 1e-10]))
+def test_silence_gives_finite_features(n: int, log_floor: float) -> None:
+    assert np.isfinite(mfcc(np.zeros(n, dtype=np.float32), FeatureSpec(log_floor=log_floor))).all()
+
+
+@FAST
+@given(period=st.integers(2, 400), n=st.integers(1, 3000))
+def test_clipped_full_scale_square_wave_is_finite(period: int, n: int) -> None:
+    square = np.where((np.arange(n) // (period // 2 or 1)) % 2 == 0, 1.0, -1.0).astype(np.float32)
+    assert np.isfinite(mfcc(square, FeatureSpec())).all()
+    pcm = np.where(square > 0, 32767, -32768).astype(np.int16)
+    assert np.isfinite(mfcc(pcm, FeatureSpec())).all()
+
+
+@FAST
+@given(n=st.integers(1, 1500), data=st.data(), bad=st.sampled_from([np.nan, np.inf, -np.inf]))
+def test_non_finite_input_raises(n: int, data: st.DataObject, bad: float) -> None:
+    x = noise(n, 0)
+    x[data.draw(st.integers(0, n - 1))] = bad
+    with pytest.raises(FeatureError):
+        mfcc(x, FeatureSpec())
+    with pytest.raises(FeatureError):
+        StreamingMFCC(FeatureSpec()).push(x)
+
+
+@FAST
+@given(pcm=st.lists(st.integers(-32768, 32767), max_size=2000))
+def test_int16_equals_float_scaled(pcm: list[int]) -> None:
+    ints = np.array(pcm, dtype=np.int16)
+    np.testing.assert_array_equal(mfcc(ints, FeatureSpec()), mfcc(ints.astype(np.float32) / 32768, FeatureSpec()))
+
+
+@pytest.mark.parametrize("shape", [(), (400, 2), (2, 400), (1, 1, 400)])
+def test_non_1d_input_raises(shape: tuple[int, ...]) -> None:
+    x = np.zeros(shape, dtype=np.float32)
+    with pytest.raises(FeatureError, match="1-D"):
+        mfcc(x, FeatureSpec())
+    with pytest.raises(FeatureError, match="1-D"):
+        StreamingMFCC(FeatureSpec()).push(x)
+
+
+# --- FeatureSpec ---------------------------------------------------------------------------
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> FeatureSpec:
+    """Any valid FeatureSpec, including odd corners (1-sample hops, fmin close to fmax)."""
+    sample_rate = draw(st.sampled_from([8000, 16000, 22050]))
+    n_fft = draw(st.sampled_from([256, 512, 1024]))
+    n_mels = draw(st.integers(1, 64))
+    fmin = draw(st.floats(0, sample_rate / 4))
+    return FeatureSpec(
+        sample_rate=sample_rate,
+        win_length=draw(st.integers(1, n_fft)),
+        hop_length=draw(st.integers(1, 800)),
+        n_fft=n_fft,
+        n_mels=n_mels,
+        n_mfcc=draw(st.integers(1, n_mels)),
+        fmin=fmin,
+        fmax=draw(st.none() | st.floats(fmin + 1, sample_rate / 2)),
+        preemphasis=draw(st.floats(0, 0.99)),
+        lifter=draw(st.integers(0, 30)),
+        window=draw(st.sampled_from(["rectangular", "hamming", "hann"])),
+        append_energy=draw(st.booleans()),
+        pad_end=draw(st.booleans()),
+        log_floor=draw(st.sampled_from([0.0, 1e-10, 1e-3])),
+    )
+
+
+@FAST
+@given(spec=specs())
+def test_spec_round_trips_through_dict_and_json(spec: FeatureSpec) -> None:
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec
+    assert FeatureSpec.from_json(spec.to_json()) == spec
+    assert FeatureSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+@FAST
+@given(spec=specs(), n=st.integers(0, 3000))
+def test_any_valid_spec_gives_finite_features(spec: FeatureSpec, n: int) -> None:
+    out = mfcc(noise(n, n), spec)
+    assert out.shape == (spec.n_frames(n), spec.n_mfcc) and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"sample_rate": 0},
+        {"hop_length": 0},
+        {"win_length": 0},
+        {"win_length": 513},
+        {"n_mfcc": 0},
+        {"n_mfcc": 41},
+        {"fmin": -1.0},
+        {"fmin": 8000.0},
+        {"fmax": 9000.0},
+        {"window": "blackman"},
+        {"preemphasis": 1.0},
+        {"preemphasis": -0.1},
+        {"lifter": -1},
+        {"log_floor": -1.0},
+    ],
+    ids=lambda bad: "-".join(f"{k}={v}" for k, v in bad.items()),
+)
+def test_invalid_spec_raises(bad: dict) -> None:
+    with pytest.raises(FeatureError, match="invalid FeatureSpec"):
+        FeatureSpec(**bad)
+    with pytest.raises(FeatureError):
+        FeatureSpec.from_dict(bad)
+
+
+def test_unknown_keys_raise() -> None:
+    data = {**FeatureSpec().to_dict(), "n_ceps": 13}
+    with pytest.raises(FeatureError, match="n_ceps"):
+        FeatureSpec.from_dict(data)
+    with pytest.raises(FeatureError, match="n_ceps"):
+        FeatureSpec.from_json(json.dumps(data))

@@ -1,0 +1,1 @@
+"""Training side: corpus loaders, speaker-independent splits, model training."""

@@ -1,0 +1,202 @@
+"""``ser-train``: train the emotion CNN on the acted corpora, and evaluate a trained model.
+
+Examples:
+
+    ser-train train --data ../shared/data --out runs/default
+    ser-train evaluate runs/default/model.keras --data ../shared/data --split runs/default/split.json
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+import numpy as np
+
+from edge.features import FeatureSpec
+from edge.model_meta import ModelMeta, read_sidecar, write_sidecar
+from edge.windows import WindowSpec
+from train.augment import AugmentConfig
+from train.corpora import LABELS, Item, load_corpora
+from train.data import clip_set
+from train.fit import (
+    ClipSet,
+    TrainConfig,
+    all_windows,
+    clip_probabilities,
+    fit_temperature,
+    report_clips,
+    save_history_plot,
+    softmax,
+    train_model,
+    write_json,
+)
+from train.report import markdown_summary, save_confusion_plot
+from train.splits import load_split, make_split, save_split
+
+DATA_ENV = "SER_DATA"
+#: Model file name inside a training output folder.
+MODEL_NAME = "model.keras"
+
+
+def _log(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _progress(label: str):
+    """A progress callback for feature extraction: a bar on a terminal, a line every 10% otherwise."""
+    state = {"last": -1}
+
+    def update(done: int, total: int) -> None:
+        pct = int(100 * done / total)
+        if sys.stderr.isatty():
+            click.echo(f"\r{label}: {done}/{total} ({pct}%)", err=True, nl=done == total)
+        elif pct // 10 != state["last"]:
+            state["last"] = pct // 10
+            _log(f"{label}: {done}/{total}")
+
+    return update
+
+
+def _load(root: str, corpora: Sequence[str] | None) -> list[Item]:
+    loaded = load_corpora(root, corpora or None)
+    summary = loaded.summary()
+    for name, info in summary["corpora"].items():
+        _log(f"{name}: {info['items']} files, {info['speakers']} speakers, folder {info['folder']}")
+    if loaded.skipped:
+        _log(f"skipped {len(loaded.skipped)} files whose names do not parse, e.g. {loaded.skipped[0][0]}: {loaded.skipped[0][1]}")
+    return loaded.items
+
+
+def _predict_probs(model, clips: ClipSet, window: WindowSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(clip probabilities, window outputs, window owner) for a model whose outputs are probabilities or logits."""
+    windows, owner = all_windows(clips, window)
+    outputs = model.predict(windows, batch_size=256, verbose=0)
+    return clip_probabilities(outputs, owner, len(clips.labels)), outputs, owner
+
+
+def _write_report(report: dict[str, Any], out_dir: Path, stem: str) -> None:
+    write_json(out_dir / f"{stem}.json", report)
+    (out_dir / f"{stem}.md").write_text(markdown_summary(report))
+    save_confusion_plot(report["confusion"], report["labels"], f"{report.get('split', '')}: all corpora", out_dir / f"{stem}_confusion.png")
+    head = report["headline"]
+    save_confusion_plot(head["confusion"], report["labels"], f"{report.get('split', '')}: headline ({', '.join(head['corpora'])})", out_dir / f"{stem}_confusion_headline.png")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Train and evaluate ser-edge emotion models (needs the `train` extra: TensorFlow)."""
+
+
+@main.command()
+@click.option("--data", "data_root", envvar=DATA_ENV, required=True, type=click.Path(exists=True, file_okay=False), help=f"Root holding the corpora (or ${DATA_ENV}).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder for model, split, report, logs.")
+@click.option("--corpus", "corpora", multiple=True, help="Only these corpora (ravdess, crema-d, tess, savee); default all found.")
+@click.option("--split", "split_file", type=click.Path(exists=True, dir_okay=False), help="Reuse a split file instead of making one.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the split.")
+@click.option("--epochs", default=60, show_default=True)
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--learning-rate", default=2e-3, show_default=True)
+@click.option("--arch", default="cnn2d", show_default=True, type=click.Choice(["cnn2d", "dscnn", "cnn1d"]))
+@click.option("--width", default=32, show_default=True, help="Filters of the first conv layer.")
+@click.option("--dropout", default=0.1, show_default=True)
+@click.option("--copies", default=4, show_default=True, help="Augmented copies of each training clip.")
+@click.option("--n-mfcc", default=40, show_default=True)
+@click.option("--n-mels", default=40, show_default=True)
+@click.option("--window-s", default=3.0, show_default=True, help="Model input window in seconds.")
+@click.option("--norm", default="cmvn", show_default=True, type=click.Choice(["none", "cmn", "cmvn"]))
+@click.option("--patience", default=12, show_default=True, help="Early-stopping patience in epochs.")
+@click.option("--cache", "cache_dir", default=None, help="Feature cache folder [default: OUT/../cache].")
+@click.option("--limit", default=0, help="Use at most this many clips per split (quick runs, tests).")
+def train(data_root, out_dir, corpora, split_file, seed, epochs, batch_size, learning_rate, arch, width, dropout, copies, n_mfcc, n_mels, window_s, norm, patience, cache_dir, limit) -> None:
+    """Train a model on the corpora under --data and write it with its split and test report to --out."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = Path(cache_dir) if cache_dir else out.parent / "cache"
+    spec = FeatureSpec(n_mels=n_mels, n_mfcc=n_mfcc, lifter=0, log_floor=1e-10)
+    window = WindowSpec(frames=int(round(window_s * spec.frames_per_second)), hop_frames=int(round(spec.frames_per_second)), norm=norm)
+    cfg = TrainConfig(
+        arch=arch, width=width, dropout=dropout, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        patience=patience, features=spec, window=window, augment=AugmentConfig(copies=copies),
+    )
+    items = _load(data_root, corpora)
+    split = load_split(split_file) if split_file else make_split(items, seed=seed)
+    save_split(split, out / "split.json")
+    parts = {name: split.select(items, name) for name in ("train", "validation", "test")}
+    if limit:
+        rng = np.random.default_rng(seed)
+        parts = {k: [v[i] for i in sorted(rng.permutation(len(v))[:limit])] for k, v in parts.items()}
+    _log("split: " + ", ".join(f"{k} {len(v)} clips" for k, v in parts.items()))
+    train_set = clip_set(parts["train"], data_root, spec, cache, cfg.augment, cfg.seed, _progress("train features"))
+    val_set = clip_set(parts["validation"], data_root, spec, cache, progress=_progress("validation features"))
+    test_set = clip_set(parts["test"], data_root, spec, cache, progress=_progress("test features"))
+
+    model, history = train_model(train_set, val_set, LABELS, cfg, out, _log)
+    save_history_plot(history, out / "training_curves.png")
+
+    _, val_logits, val_owner = _predict_probs(model, val_set, window)
+    temperature = fit_temperature(val_logits, val_owner, val_set.labels)
+    _log(f"temperature fitted on validation: {temperature:.3f}")
+    _, test_logits, test_owner = _predict_probs(model, test_set, window)
+
+    from train.model import calibrated
+
+    shipped = calibrated(model, temperature)
+    model_path = out / MODEL_NAME
+    shipped.save(model_path)
+    meta = ModelMeta(
+        labels=LABELS, features=spec, window=window, temperature=temperature, version=f"{arch}-{window_s:g}s",
+        training={
+            "config": cfg.to_dict(),
+            "epochs_run": len(history["loss"]),
+            "best_val_clip_uar": float(max(history["val_clip_uar"])),
+            "clips": {k: len(v) for k, v in parts.items()},
+            "corpora": sorted({i.corpus for i in items}),
+            "parameters": int(shipped.count_params()),
+        },
+    )
+    write_sidecar(model_path, meta)
+
+    for name, clips, logits, owner in (("validation", val_set, val_logits, val_owner), ("test", test_set, test_logits, test_owner)):
+        probs = clip_probabilities(softmax(logits, temperature), owner, len(clips.labels))
+        report = report_clips(probs, clips, LABELS)
+        raw = report_clips(clip_probabilities(softmax(logits), owner, len(clips.labels)), clips, LABELS)
+        report.update(model=MODEL_NAME, split=name, calibration={"temperature": temperature, "ece_before": raw["ece"], "ece_after": report["ece"]})
+        _write_report(report, out, f"report_{name}")
+        head = report["headline"]
+        _log(f"{name}: headline ({', '.join(head['corpora'])}) accuracy {head['accuracy']:.3f} UAR {head['uar']:.3f} macro-F1 {head['macro_f1']:.3f}; ECE {raw['ece']:.3f} -> {report['ece']:.3f}")
+    click.echo(str(model_path))
+
+
+@main.command()
+@click.argument("model_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data", "data_root", envvar=DATA_ENV, type=click.Path(exists=True, file_okay=False), help=f"Corpora root (or ${DATA_ENV}); used with --split.")
+@click.option("--split", "split_file", type=click.Path(exists=True, dir_okay=False), help="Split file written by `ser-train train`.")
+@click.option("--on", "split_name", default="test", show_default=True, type=click.Choice(["train", "validation", "test"]))
+@click.option("--folder", type=click.Path(exists=True, file_okay=False), help="Evaluate on every parsable corpus file under this folder instead of a split.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write report JSON/markdown/PNG here [default: beside the model].")
+@click.option("--cache", "cache_dir", default=None, help="Feature cache folder [default: a 'cache' folder beside the model's folder].")
+def evaluate(model_path, data_root, split_file, split_name, folder, out_dir, cache_dir) -> None:
+    """Evaluate a trained Keras model on a split of the corpora, or on a folder of corpus-named files."""
+    import keras
+
+    meta = read_sidecar(model_path)
+    if folder:
+        root, items, name = folder, _load(folder, None), Path(folder).name
+    elif data_root and split_file:
+        root, name = data_root, split_name
+        items = load_split(split_file).select(_load(data_root, None), split_name)
+    else:
+        raise click.UsageError("give --folder, or --data with --split")
+    cache = Path(cache_dir) if cache_dir else Path(model_path).resolve().parent.parent / "cache"
+    clips = clip_set(items, root, meta.features, cache, progress=_progress("features"))
+    model = keras.models.load_model(model_path, compile=False)
+    probs, _, _ = _predict_probs(model, clips, meta.window)
+    report = report_clips(probs, clips, meta.labels)
+    report.update(model=os.path.basename(model_path), split=name)
+    out = Path(out_dir) if out_dir else Path(model_path).parent
+    out.mkdir(parents=True, exist_ok=True)
+    _write_report(report, out, f"report_{name}")
+    click.echo(markdown_summary(report))

@@ -1,0 +1,34 @@
+"""From corpus items and a split to the feature sets training and evaluation use."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from train.augment import AugmentConfig
+from train.cache import cached_features
+from train.corpora import LABELS, Item
+from train.fit import ClipSet
+from edge.features import FeatureSpec
+
+
+def clip_set(
+    items: Sequence[Item],
+    root: str | os.PathLike,
+    spec: FeatureSpec,
+    cache_dir: str | os.PathLike,
+    aug: AugmentConfig | None = None,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> ClipSet:
+    """Features (clean, plus ``aug.copies`` augmented copies when ``aug`` is given) of the items' files."""
+    paths = [str(Path(root) / item.path) for item in items]
+    feats = cached_features(paths, spec, cache_dir, aug, aug.copies if aug else 0, seed, progress=progress)
+    return ClipSet(
+        features=feats,
+        labels=np.array([LABELS.index(item.label) for item in items], dtype=np.int32),
+        corpora=[item.corpus for item in items],
+        paths=[item.path for item in items],
+    )

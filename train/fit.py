@@ -1,0 +1,278 @@
+"""Train one model: features from the cache, random windows with augmentation, Keras fit, calibration.
+
+The window rules (trim, crop/pad, normalise) are ``edge.windows``'s, the ones
+the device applies; evaluation scores every window of a clip and averages the
+probabilities, exactly as ``ser-edge`` does.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from edge.features import FeatureSpec
+from edge.model_meta import write_text_atomic
+from edge.metrics import classification_report, expected_calibration_error
+from edge.windows import WindowSpec, clip_windows, fit_length, normalise, trim_bounds
+from train.augment import AugmentConfig, spec_augment
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run besides the data."""
+
+    arch: str = "cnn2d"
+    width: int = 32
+    dropout: float = 0.1
+    epochs: int = 60
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.05
+    patience: int = 12
+    seed: int = 1234
+    features: FeatureSpec = field(default_factory=FeatureSpec)
+    window: WindowSpec = field(default_factory=WindowSpec)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["features"] = self.features.to_dict()
+        d["window"] = self.window.to_dict()
+        return d
+
+
+@dataclass
+class ClipSet:
+    """Clips of one split: per clip a list of feature matrices (clean first, then augmented copies)."""
+
+    features: list[list[np.ndarray]]
+    labels: np.ndarray  # class index per clip
+    corpora: list[str]
+    paths: list[str]
+
+
+def set_seeds(seed: int) -> None:
+    import tensorflow as tf
+
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+
+
+def _trimmed(feats: np.ndarray, window: WindowSpec) -> np.ndarray:
+    start, stop = trim_bounds(feats, window)
+    return feats[start:stop]
+
+
+def random_windows(clips: ClipSet, cfg: TrainConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One epoch of training windows: a random copy and a random crop of every clip, masked."""
+    order = rng.permutation(len(clips.labels))
+    out = np.empty((len(order), cfg.window.frames, cfg.features.n_mfcc), dtype=np.float32)
+    for row, i in enumerate(order):
+        copies = clips.features[i]
+        feats = _trimmed(copies[int(rng.integers(len(copies)))], cfg.window)
+        if len(feats) > cfg.window.frames:
+            start = int(rng.integers(0, len(feats) - cfg.window.frames + 1))
+            feats = feats[start : start + cfg.window.frames]
+        else:
+            feats = np.roll(feats, int(rng.integers(len(feats))), axis=0)
+        window = normalise(fit_length(feats, cfg.window.frames), cfg.window)
+        out[row] = spec_augment(window, rng, cfg.augment)
+    return out, clips.labels[order]
+
+
+def all_windows(clips: ClipSet, window: WindowSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Every window of every clean clip, and the clip index of each window."""
+    batches, owner = [], []
+    for i, copies in enumerate(clips.features):
+        w, _ = clip_windows(copies[0], window)
+        batches.append(w)
+        owner.extend([i] * len(w))
+    return np.concatenate(batches), np.asarray(owner)
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def clip_probabilities(window_probs: np.ndarray, owner: np.ndarray, n_clips: int) -> np.ndarray:
+    """File-level probabilities: the mean of each clip's window probabilities (what the runtime does)."""
+    sums = np.zeros((n_clips, window_probs.shape[1]))
+    np.add.at(sums, owner, window_probs)
+    return sums / np.bincount(owner, minlength=n_clips)[:, None]
+
+
+def fit_temperature(window_logits: np.ndarray, owner: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature minimising the validation clips' negative log-likelihood (grid, then refine)."""
+    def nll(t: float) -> float:
+        p = clip_probabilities(softmax(window_logits, t), owner, len(labels))
+        return float(-np.mean(np.log(np.maximum(p[np.arange(len(labels)), labels], 1e-12))))
+
+    grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 61))
+    best = grid[int(np.argmin([nll(t) for t in grid]))]
+    fine = best * np.exp(np.linspace(-0.06, 0.06, 25))
+    return float(fine[int(np.argmin([nll(t) for t in fine]))])
+
+
+def headline_mask(corpora: Sequence[str]) -> np.ndarray:
+    """Clips that count for model selection: everything but TESS (two speakers, near 100% anyway)."""
+    mask = np.array([c != "tess" for c in corpora])
+    return mask if mask.any() else np.ones(len(corpora), dtype=bool)
+
+
+def report_clips(probs: np.ndarray, clips: ClipSet, labels: Sequence[str]) -> dict[str, Any]:
+    """File-level report from clip probabilities: overall, headline (no TESS), per corpus, with ECE."""
+    pred = probs.argmax(axis=1)
+    corpora = np.asarray(clips.corpora)
+    report = classification_report(clips.labels, pred, labels)
+    report["ece"] = expected_calibration_error(probs, clips.labels)
+    report["per_corpus"] = {}
+    for corpus in sorted(set(clips.corpora)):
+        sel = corpora == corpus
+        sub = classification_report(clips.labels[sel], pred[sel], labels)
+        sub["ece"] = expected_calibration_error(probs[sel], clips.labels[sel])
+        report["per_corpus"][corpus] = sub
+    head = headline_mask(clips.corpora)
+    report["headline"] = classification_report(clips.labels[head], pred[head], labels)
+    report["headline"]["ece"] = expected_calibration_error(probs[head], clips.labels[head])
+    report["headline"]["corpora"] = sorted(set(corpora[head]))
+    return report
+
+
+class ValidationMetrics:
+    """Keras callback factory: file-level validation UAR/accuracy added to the epoch logs."""
+
+    @staticmethod
+    def make(clips: ClipSet, window: WindowSpec, labels: Sequence[str]):
+        import keras
+
+        windows, owner = all_windows(clips, window)
+        head = headline_mask(clips.corpora)
+
+        class _Callback(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                logits = self.model.predict(windows, batch_size=256, verbose=0)
+                pred = clip_probabilities(softmax(logits), owner, len(clips.labels)).argmax(axis=1)
+                rep = classification_report(clips.labels[head], pred[head], labels)
+                logs["val_clip_uar"] = rep["uar"]
+                logs["val_clip_accuracy"] = rep["accuracy"]
+
+        return _Callback()
+
+
+def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainConfig, out_dir: Path, log: Log = print):
+    """Fit a model; returns (best logits model, Keras history dict). Writes checkpoint and TensorBoard logs."""
+    import keras
+    import tensorflow as tf
+
+    from train.model import build
+
+    set_seeds(cfg.seed)
+    if tf.config.list_physical_devices("GPU"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        log("GPU found: training with mixed precision")
+    model = build(cfg.arch, cfg.window.frames, cfg.features.n_mfcc, len(labels), width=cfg.width, dropout=cfg.dropout)
+    log(f"model {cfg.arch}: {model.count_params():,} parameters")
+
+    counts = np.bincount(train.labels, minlength=len(labels))
+    class_weight = {i: float(len(train.labels) / (len(labels) * c)) for i, c in enumerate(counts) if c}
+    steps = int(np.ceil(len(train.labels) / cfg.batch_size))
+    rng = np.random.default_rng(cfg.seed)
+
+    def epochs():
+        while True:
+            x, y = random_windows(train, cfg, rng)
+            w = np.array([class_weight[int(c)] for c in y], dtype=np.float32)
+            for s in range(0, len(y), cfg.batch_size):
+                yield x[s : s + cfg.batch_size], y[s : s + cfg.batch_size], w[s : s + cfg.batch_size]
+
+    shape = (None, cfg.window.frames, cfg.features.n_mfcc)
+    data = tf.data.Dataset.from_generator(
+        epochs,
+        output_signature=(
+            tf.TensorSpec(shape, tf.float32),
+            tf.TensorSpec((None,), tf.int32),
+            tf.TensorSpec((None,), tf.float32),
+        ),
+    ).prefetch(4)
+    val_x, val_owner = all_windows(val, cfg.window)
+    val_y = val.labels[val_owner]
+
+    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps * cfg.epochs, alpha=0.05)
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay),
+        loss=_smoothed_sparse_ce(len(labels), cfg.label_smoothing),
+        metrics=["sparse_categorical_accuracy"],
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    best_path = out_dir / "best.weights.h5"
+    callbacks = [
+        ValidationMetrics.make(val, cfg.window, labels),
+        keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_clip_uar", mode="max", save_best_only=True, save_weights_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_clip_uar", mode="max", patience=cfg.patience),
+        keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard")),
+        keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
+    ]
+    start = time.time()
+    history = model.fit(
+        data,
+        steps_per_epoch=steps,
+        epochs=cfg.epochs,
+        validation_data=(val_x, val_y),
+        callbacks=callbacks,
+        verbose=2,
+    )
+    log(f"trained {len(history.history['loss'])} epochs in {time.time() - start:.0f} s")
+    model.load_weights(str(best_path))
+    return model, history.history
+
+
+def _smoothed_sparse_ce(n_classes: int, smoothing: float):
+    """Sparse-label cross-entropy on logits with label smoothing (Keras' sparse loss has none)."""
+    import keras
+    from keras import ops
+
+    base = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=smoothing)
+
+    def loss(y_true, logits):
+        return base(ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), n_classes), logits)
+
+    return loss
+
+
+def save_history_plot(history: dict[str, list[float]], path: Path) -> None:
+    """Training curves: loss and file-level validation UAR/accuracy per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(history["loss"], label="train loss")
+    a.plot(history["val_loss"], label="val loss (windows)")
+    a.set_xlabel("epoch")
+    a.legend()
+    b.plot(history["sparse_categorical_accuracy"], label="train acc (augmented windows)")
+    b.plot(history["val_clip_accuracy"], label="val accuracy (clips)")
+    b.plot(history["val_clip_uar"], label="val UAR (clips)")
+    b.set_xlabel("epoch")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=float) + "\n")
