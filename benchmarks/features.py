@@ -5,8 +5,9 @@ they share the same allocator and cache conditions: with glibc the mmap/munmap
 of the ~1 MB temporaries makes a method's timings bimodal (ours: about 0.5 vs
 1.1 ms), and timing the methods one after another would compare different
 modes. Which mode a process is in depends on its earlier allocations (a large
-free raises glibc's dynamic mmap threshold); to pin it, run with e.g.
-``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432``. BLAS pools are
+free raises glibc's dynamic mmap and trim thresholds). To pin the fast mode set
+both, e.g. ``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864``
+(the mmap threshold alone disables the dynamic trim threshold: slower). BLAS pools are
 limited to one thread by default (threadpoolctl, when installed): on a small,
 busy machine OpenBLAS's threads for the small matrix products wait on each
 other and add milliseconds of noise to every method. Reported: median, p90 and

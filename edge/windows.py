@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -99,10 +99,17 @@ def clip_windows(feats: np.ndarray, spec: WindowSpec) -> tuple[np.ndarray, np.nd
 
     Starts are relative to the untrimmed clip, so callers can turn them into times.
     """
+    return next(clip_window_batches(feats, spec, batch=max(len(feats), 1)))
+
+
+def clip_window_batches(feats: np.ndarray, spec: WindowSpec, batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``clip_windows`` in batches of at most ``batch`` windows, so a long recording never holds all of them at once."""
     if len(feats) == 0:
         raise ValueError("clip has no feature frames")
     offset, stop = trim_bounds(feats, spec)
     trimmed = feats[offset:stop]
     starts = window_starts(len(trimmed), spec)
-    windows = np.stack([fit_length(trimmed[s : s + spec.frames], spec.frames) for s in starts])
-    return normalise(windows, spec), starts + offset
+    for first in range(0, len(starts), batch):
+        chunk = starts[first : first + batch]
+        windows = np.stack([fit_length(trimmed[s : s + spec.frames], spec.frames) for s in chunk])
+        yield normalise(windows, spec), chunk + offset

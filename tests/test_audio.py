@@ -28,14 +28,6 @@ from edge.audio import (
 )
 
 
-def ser_data() -> Path:
-    """The shared corpus folder from SER_DATA, or skip the test."""
-    root = os.environ.get("SER_DATA")
-    if not root or not Path(root).is_dir():
-        pytest.skip(f"real-speech test: set SER_DATA to the shared corpus folder (got {root!r})")
-    return Path(root)
-
-
 def sine(freq: float, rate: int, seconds: float, amplitude: float = 0.5) -> np.ndarray:
     return (amplitude * np.sin(2 * np.pi * freq * np.arange(round(rate * seconds)) / rate)).astype(np.float32)
 
@@ -317,8 +309,8 @@ def test_is_silent_uses_the_peak() -> None:
 # --- real speech -----------------------------------------------------------------------------
 
 
-def test_reads_real_corpus_flac() -> None:
-    path = sorted((ser_data() / "ravdess").rglob("*.flac"))[0]
+def test_reads_real_corpus_flac(ser_data: Path) -> None:
+    path = sorted((ser_data / "ravdess").rglob("*.flac"))[0]
     audio = read_audio(path, min_duration_s=1.0)
     assert (audio.source_rate, audio.channels, audio.sample_rate) == (16000, 1, 16000)
     assert audio.samples.size == round(audio.duration_s * 16000)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -14,10 +13,6 @@ import soundfile as sf
 from train.corpora import LABELS, Item, find_corpora, load_corpora
 from train.splits import SPLITS, assert_speaker_independent, load_split, make_split, save_split
 
-SER_DATA = os.environ.get("SER_DATA")
-needs_data = pytest.mark.skipif(
-    not SER_DATA, reason="SER_DATA is not set: point it at the shared data folder (ravdess/, tess/, savee/)"
-)
 
 # Synthetic files: path -> (corpus, speaker, label, original label, group).
 GOOD = {
@@ -76,10 +71,8 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def real():
-    if not SER_DATA:
-        pytest.skip("SER_DATA is not set: point it at the shared data folder (ravdess/, tess/, savee/)")
-    return load_corpora(SER_DATA)
+def real(ser_data: Path):
+    return load_corpora(ser_data)
 
 
 # --- loaders on synthetic layouts -------------------------------------------------------------
@@ -188,7 +181,6 @@ def test_missing_data_raises(tmp_path: Path) -> None:
 # --- loaders on the real corpora --------------------------------------------------------------
 
 
-@needs_data
 def test_real_counts(real) -> None:
     summary = real.summary()
     assert summary["skipped"] == 0
@@ -208,7 +200,6 @@ def test_real_counts(real) -> None:
     assert len({item.group for item in real.items if item.corpus == "tess"}) == 200
 
 
-@needs_data
 def test_real_label_examples(real) -> None:
     items = {item.path: item for item in real.items}
     calm = items["ravdess/Actor_01/03-01-02-01-01-01-01.flac"]
@@ -224,11 +215,10 @@ def test_real_label_examples(real) -> None:
     assert all(item.label in LABELS for item in real.items)
 
 
-@needs_data
-def test_real_root_may_be_one_corpus_folder() -> None:
-    tess = Path(SER_DATA) / "tess"
+def test_real_root_may_be_one_corpus_folder(ser_data: Path) -> None:
+    tess = ser_data / "tess"
     assert find_corpora(tess) == {"tess": tess}
-    assert len(load_corpora(Path(SER_DATA) / "savee").items) == 120
+    assert len(load_corpora(ser_data / "savee").items) == 120
 
 
 # --- splits -----------------------------------------------------------------------------------
@@ -333,7 +323,6 @@ def test_select_partitions_items() -> None:
         split.select([_item("ravdess", "01", "01", 99, "m")], "train")
 
 
-@needs_data
 def test_real_default_split(real) -> None:
     split = make_split(real.items)
     assert_speaker_independent(split)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +16,6 @@ from edge.features import FeatureError, FeatureSpec, StreamingMFCC, mfcc
 
 FAST = settings(max_examples=40, deadline=None)
 PSF_CONFIGS = {"psf-13x26": {}, "psf-40x40": {"numcep": 40, "nfilt": 40}}
-
-
-def ser_data() -> Path:
-    """The shared corpus folder from SER_DATA, or skip the test."""
-    root = os.environ.get("SER_DATA")
-    if not root or not Path(root).is_dir():
-        pytest.skip(f"real-speech test: set SER_DATA to the shared corpus folder (got {root!r})")
-    return Path(root)
 
 
 def noise(n: int, seed: int, scale: float = 0.1) -> np.ndarray:
@@ -42,18 +33,18 @@ def psf_difference(x: np.ndarray, config: dict[str, int]) -> float:
 # --- parity with python_speech_features ----------------------------------------------------
 
 
-def speech_files() -> list[Path]:
+def speech_files(ser_data: Path) -> list[Path]:
     """Three files spread across each corpus (RAVDESS, TESS, SAVEE; SAVEE includes clipped takes)."""
     picked = []
     for corpus in ("ravdess", "tess", "savee"):
-        files = sorted((ser_data() / corpus).rglob("*.flac"))
+        files = sorted((ser_data / corpus).rglob("*.flac"))
         picked += files[:: max(1, len(files) // 3)][:3]
     return picked
 
 
 @pytest.mark.parametrize("config", PSF_CONFIGS.values(), ids=PSF_CONFIGS.keys())
-def test_matches_python_speech_features_on_real_speech(config: dict[str, int]) -> None:
-    diffs = {path.name: psf_difference(read_audio(path).samples, config) for path in speech_files()}
+def test_matches_python_speech_features_on_real_speech(config: dict[str, int], ser_data: Path) -> None:
+    diffs = {path.name: psf_difference(read_audio(path).samples, config) for path in speech_files(ser_data)}
     worst = max(diffs, key=diffs.get)
     print(f"\npsf parity {config or 'defaults'}: max |diff| = {diffs[worst]:.3e} ({worst}, {len(diffs)} files)")
     assert diffs[worst] < 1e-3

@@ -226,6 +226,17 @@ def _parses(corpus: str, file: Path, root: Path) -> bool:
     return True
 
 
+def parse_name(path: str | os.PathLike[str]) -> Item | None:
+    """The item a file's name alone describes under any corpus's naming, or None (truth labels for scoring)."""
+    file = Path(path)
+    for corpus in CORPORA:
+        try:
+            return _parse(corpus, file, file.parent, FORMATS[corpus].speakers)
+        except ValueError:
+            continue
+    return None
+
+
 def _locate(root: Path, files: list[Path]) -> dict[str, Path]:
     """Each corpus's folder: the known-named folder holding most of its files, else their common folder."""
     found = {}

@@ -37,6 +37,8 @@ class TrainConfig:
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.05
+    mixup: float = 0.0  # Beta(a, a) mixing of window pairs and their labels; 0 disables
+    pool: str = "avg"  # cnn1d pooling: "avg" or "avgmax"
     patience: int = 12
     seed: int = 1234
     features: FeatureSpec = field(default_factory=FeatureSpec)
@@ -88,6 +90,16 @@ def random_windows(clips: ClipSet, cfg: TrainConfig, rng: np.random.Generator) -
         window = normalise(fit_length(feats, cfg.window.frames), cfg.window)
         out[row] = spec_augment(window, rng, cfg.augment)
     return out, clips.labels[order]
+
+
+def mixup(x: np.ndarray, targets: np.ndarray, weights: np.ndarray, alpha: float, rng: np.random.Generator):
+    """Mix each window with a random partner: inputs, one-hot targets and sample weights alike."""
+    if alpha <= 0:
+        return x, targets, weights
+    lam = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
+    partner = rng.permutation(len(x))
+    mix = lambda a: lam.reshape(-1, *[1] * (a.ndim - 1)) * a + (1 - lam.reshape(-1, *[1] * (a.ndim - 1))) * a[partner]
+    return mix(x), mix(targets), mix(weights)
 
 
 def all_windows(clips: ClipSet, window: WindowSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -183,7 +195,8 @@ def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainC
     if tf.config.list_physical_devices("GPU"):
         keras.mixed_precision.set_global_policy("mixed_float16")
         log("GPU found: training with mixed precision")
-    model = build(cfg.arch, cfg.window.frames, cfg.features.n_mfcc, len(labels), width=cfg.width, dropout=cfg.dropout)
+    options = {"pool": cfg.pool} if cfg.arch == "cnn1d" else {}
+    model = build(cfg.arch, cfg.window.frames, cfg.features.n_mfcc, len(labels), width=cfg.width, dropout=cfg.dropout, **options)
     log(f"model {cfg.arch}: {model.count_params():,} parameters")
 
     counts = np.bincount(train.labels, minlength=len(labels))
@@ -191,30 +204,33 @@ def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainC
     steps = int(np.ceil(len(train.labels) / cfg.batch_size))
     rng = np.random.default_rng(cfg.seed)
 
+    eye = np.eye(len(labels), dtype=np.float32)
+
     def epochs():
         while True:
             x, y = random_windows(train, cfg, rng)
             w = np.array([class_weight[int(c)] for c in y], dtype=np.float32)
+            x, t, w = mixup(x, eye[y], w, cfg.mixup, rng)
             for s in range(0, len(y), cfg.batch_size):
-                yield x[s : s + cfg.batch_size], y[s : s + cfg.batch_size], w[s : s + cfg.batch_size]
+                yield x[s : s + cfg.batch_size], t[s : s + cfg.batch_size], w[s : s + cfg.batch_size]
 
     shape = (None, cfg.window.frames, cfg.features.n_mfcc)
     data = tf.data.Dataset.from_generator(
         epochs,
         output_signature=(
             tf.TensorSpec(shape, tf.float32),
-            tf.TensorSpec((None,), tf.int32),
+            tf.TensorSpec((None, len(labels)), tf.float32),
             tf.TensorSpec((None,), tf.float32),
         ),
     ).prefetch(4)
     val_x, val_owner = all_windows(val, cfg.window)
-    val_y = val.labels[val_owner]
+    val_y = eye[val.labels[val_owner]]
 
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps * cfg.epochs, alpha=0.05)
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay),
-        loss=_smoothed_sparse_ce(len(labels), cfg.label_smoothing),
-        metrics=["sparse_categorical_accuracy"],
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing),
+        metrics=["categorical_accuracy"],
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     best_path = out_dir / "best.weights.h5"
@@ -239,19 +255,6 @@ def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainC
     return model, history.history
 
 
-def _smoothed_sparse_ce(n_classes: int, smoothing: float):
-    """Sparse-label cross-entropy on logits with label smoothing (Keras' sparse loss has none)."""
-    import keras
-    from keras import ops
-
-    base = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=smoothing)
-
-    def loss(y_true, logits):
-        return base(ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), n_classes), logits)
-
-    return loss
-
-
 def save_history_plot(history: dict[str, list[float]], path: Path) -> None:
     """Training curves: loss and file-level validation UAR/accuracy per epoch."""
     import matplotlib
@@ -264,7 +267,7 @@ def save_history_plot(history: dict[str, list[float]], path: Path) -> None:
     a.plot(history["val_loss"], label="val loss (windows)")
     a.set_xlabel("epoch")
     a.legend()
-    b.plot(history["sparse_categorical_accuracy"], label="train acc (augmented windows)")
+    b.plot(history["categorical_accuracy"], label="train acc (augmented windows)")
     b.plot(history["val_clip_accuracy"], label="val accuracy (clips)")
     b.plot(history["val_clip_uar"], label="val UAR (clips)")
     b.set_xlabel("epoch")

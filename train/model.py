@@ -57,8 +57,12 @@ def dscnn(frames: int, coefs: int, n_classes: int, width: int = 64, dropout: flo
     return _head(inp, x, n_classes, "dscnn")
 
 
-def cnn1d(frames: int, coefs: int, n_classes: int, width: int = 96, dropout: float = 0.2) -> keras.Model:
-    """Temporal convolutions with the coefficients as channels; cheapest per window."""
+def cnn1d(frames: int, coefs: int, n_classes: int, width: int = 96, dropout: float = 0.2, pool: str = "avg") -> keras.Model:
+    """Temporal convolutions with the coefficients as channels; cheapest per window.
+
+    ``pool='avgmax'`` concatenates global average and max pooling: the max keeps
+    the strongest local evidence (a shout, a laugh) that averaging dilutes.
+    """
     inp = keras.Input((frames, coefs), name="mfcc")
     x = inp
     for i, (mult, kernel) in enumerate(((1, 5), (1, 5), (2, 3), (2, 3))):
@@ -67,8 +71,10 @@ def cnn1d(frames: int, coefs: int, n_classes: int, width: int = 96, dropout: flo
         x = layers.ReLU()(x)
         if i < 3:
             x = layers.MaxPooling1D(2)(x)
-    x = layers.GlobalAveragePooling1D()(x)
-    x = layers.Dropout(dropout)(x)
+    pooled = layers.GlobalAveragePooling1D()(x)
+    if pool == "avgmax":
+        pooled = layers.Concatenate()([pooled, layers.GlobalMaxPooling1D()(x)])
+    x = layers.Dropout(dropout)(pooled)
     return _head(inp, x, n_classes, "cnn1d")
 
 

@@ -1,0 +1,122 @@
+"""``ser-edge listen``: continuous emotion recognition from a microphone, or a file replayed through the same engine."""
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import time
+from typing import Iterable, Iterator
+
+import click
+
+from edge.stream import Block, HopResult, StreamConfig, StreamEngine, file_source, summarise
+
+_BARS = " ▁▂▃▄▅▆▇█"
+
+
+def _live_line(r: HopResult, labels: list[str]) -> str:
+    """One terminal line: time, label, confidence and a small bar per label."""
+    bars = " ".join(f"{name[:3]}{_BARS[min(int(r.probabilities.get(name, 0.0) * (len(_BARS) - 1) + 0.5), len(_BARS) - 1)]}" for name in labels)
+    flag = " OVERFLOW" if r.overflow else ""
+    return f"\r[{r.t_end:7.1f}s] {r.label:<10} {r.confidence:4.2f}  {bars}{flag}\x1b[K"
+
+
+def _until(blocks: Iterable[Block], duration_s: float | None, sample_rate: int) -> Iterator[Block]:
+    """Stop a source after ``duration_s`` seconds of audio (None: run until it ends)."""
+    if duration_s is None:
+        yield from blocks
+        return
+    limit = int(duration_s * sample_rate)
+    sent = 0
+    for block in blocks:
+        take = block.samples[: limit - sent]
+        sent += len(take)
+        yield Block(take, block.overflow)
+        if sent >= limit:
+            return
+
+
+@click.command()
+@click.option("--model", "model_path", type=click.Path(dir_okay=False), help="A .tflite or .onnx model [default: the shipped int8 model].")
+@click.option("--backend", type=click.Choice(["tflite", "onnx"]), help="Force an interpreter [default: from the file suffix].")
+@click.option("--threads", default=1, show_default=True, help="Interpreter threads.")
+@click.option("--device", help="Input device name or index (see --list-devices) [default: the system default].")
+@click.option("--list-devices", is_flag=True, help="List input devices and exit.")
+@click.option("--input", "input_file", type=click.Path(dir_okay=False), help="Replay this audio file instead of the microphone.")
+@click.option("--realtime/--fast", default=True, show_default=True, help="With --input: pace the file at real time, or as fast as possible.")
+@click.option("--hop", default=0.5, show_default=True, help="Seconds between results.")
+@click.option("--duration", type=float, help="Stop after this many seconds of audio [default: until Ctrl-C or the file ends].")
+@click.option("--smoothing", default="ema", show_default=True, type=click.Choice(["ema", "mean", "none"]), help="How results are smoothed over recent hops.")
+@click.option("--smoothing-hops", default=3, show_default=True, help="Hops the smoothing spans.")
+@click.option("--min-confidence", default=0.35, show_default=True, help="Below this the label is 'uncertain'.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per hop on stdout, then a summary object.")
+def listen(model_path, backend, threads, device, list_devices, input_file, realtime, hop, duration, smoothing, smoothing_hops, min_confidence, as_json) -> None:
+    """Listen continuously and report the emotion every --hop seconds.
+
+    Silent hops are reported as 'silence', low-confidence ones as 'uncertain'.
+    Ctrl-C stops and prints a summary (time listened, share of each outcome).
+
+    \b
+    Examples:
+      ser-edge listen                          # default microphone, live line
+      ser-edge listen --device 2 --json        # one JSON object per hop
+      ser-edge listen --input clip.wav --fast  # replay a file through the same engine
+    """
+    from edge.microphone import Microphone, MicrophoneError, list_devices as devices
+    from edge.model import ModelError, default_model_path, load_model
+
+    if list_devices:
+        try:
+            rows = devices()
+        except MicrophoneError as exc:
+            raise click.ClickException(str(exc))
+        for d in rows:
+            click.echo(json.dumps(d) if as_json else f"{'*' if d['default'] else ' '} {d['index']:>3}  {d['name']}  ({d['channels']} ch, {d['default_samplerate']:.0f} Hz)")
+        return
+    try:
+        model = load_model(model_path or default_model_path(), backend=backend, threads=threads)
+        engine = StreamEngine(model, StreamConfig(hop_s=hop, smoothing=smoothing, smoothing_hops=smoothing_hops, min_confidence=min_confidence))
+    except (ModelError, ValueError) as exc:
+        raise click.ClickException(str(exc))
+    rate = model.meta.features.sample_rate
+    mic = None if input_file else Microphone(rate, device)
+    results: list[HopResult] = []
+    live = sys.stdout.isatty() and not as_json
+
+    def report(r: HopResult) -> None:
+        results.append(r)
+        click.echo(json.dumps(r.to_dict()) if as_json else _live_line(r, engine.labels), nl=not live)
+
+    def opened(blocks: Iterator[Block]) -> Iterator[Block]:
+        """Say 'listening' once the first block arrives (opening a stream can take seconds)."""
+        first = next(blocks, None)
+        if first is None:
+            return
+        click.echo(f"listening ({'file ' + input_file if input_file else f'device {device or 'default'} at {mic.capture_rate} Hz'}); Ctrl-C stops", err=True)
+        yield from itertools.chain([first], blocks)
+
+    started = time.monotonic()
+    interrupted = False
+    try:
+        source = file_source(input_file, rate, realtime=realtime) if input_file else mic.blocks()
+        engine.run(_until(opened(source), duration, rate), report)
+    except KeyboardInterrupt:
+        interrupted = True
+    except MicrophoneError as exc:
+        raise click.ClickException(str(exc))
+    except Exception as exc:  # an unreadable replay file (AudioError) or a PortAudio failure mid-stream
+        raise click.ClickException(f"{input_file or device or 'input'}: {exc}")
+    finally:
+        if live:
+            click.echo("")
+    summary = summarise(results, engine.labels)
+    summary["wall_seconds"] = round(time.monotonic() - started, 2)
+    summary["input_overflows"] = mic.overflows if mic else 0
+    if as_json:
+        click.echo(json.dumps({"summary": summary}))
+    else:
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in sorted(summary["shares"].items(), key=lambda kv: -kv[1]))
+        click.echo(f"listened {summary['seconds']:.1f} s, {summary['hops']} results, {summary['input_overflows']} input overflows: {shares or 'nothing'}", err=True)
+    if interrupted:
+        sys.exit(130)
+

@@ -1,0 +1,29 @@
+"""Files shipped with the package: the default model and example clips.
+
+They live in the repository's ``models/`` folder, which setup.cfg installs as
+the package data of ``edge.models``; a source checkout that was never
+installed finds them in ``<repo>/models`` instead.
+"""
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+PACKAGE = "edge.models"
+SOURCE_FOLDER = Path(__file__).resolve().parent.parent / "models"
+EXAMPLES = "examples"
+EXAMPLE_SUFFIXES = (".flac", ".wav")
+
+
+def shipped_folder() -> Path:
+    """Folder of the shipped files: the installed ``edge.models`` package, else ``<repo>/models``."""
+    try:
+        return Path(str(importlib.resources.files(PACKAGE)))
+    except ModuleNotFoundError:
+        return SOURCE_FOLDER
+
+
+def example_clips() -> list[Path]:
+    """The shipped example clips (RAVDESS test-split actors), sorted by name."""
+    folder = shipped_folder() / EXAMPLES
+    return sorted(p for p in folder.iterdir() if p.suffix in EXAMPLE_SUFFIXES) if folder.is_dir() else []
