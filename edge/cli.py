@@ -27,7 +27,8 @@ from typing import Any, Callable, Iterator
 import click
 
 from edge.batch import DEFAULT_EXTENSIONS, collect_files, score_paths, usable_cores
-from edge.model import BACKENDS, LoadedModel, ModelError, default_model_path, load_model
+from edge.listen import listen
+from edge.options import load_or_usage_error, model_options
 from edge.result_files import Outcome, ResultWriter, record, recover, result_format
 from edge.scoring import SILENCE, FileResult, score_file
 from edge.shipped import example_clips
@@ -37,27 +38,6 @@ from edge.truth import path_key, read_truth_csv, truth_from_names
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: Exit status after Ctrl-C, as a shell reports a process ended by SIGINT.
 EXIT_INTERRUPTED = 130
-
-
-def _model_options(command: Callable) -> Callable:
-    """--model, --backend and --threads, shared by the commands that run a model."""
-    options = [
-        click.option("--model", "model_path", type=click.Path(dir_okay=False), help="Converted model (.tflite with its .json sidecar, or .onnx) [default: the shipped int8 model]."),
-        click.option("--backend", type=click.Choice(BACKENDS), help="Runtime to use [default: from the model's suffix]."),
-        click.option("--threads", default=1, show_default=True, type=click.IntRange(1), help="Interpreter threads (for score: per worker process)."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _load(model_path: str | None, backend: str | None, threads: int) -> LoadedModel:
-    """The model to run, or a usage error (exit 2) saying what is wrong with it."""
-    try:
-        return load_model(model_path or default_model_path(), backend, threads)
-    except ModelError as exc:
-        hint = "" if model_path else " (this is the default model; pass --model FILE to use another)"
-        raise click.BadParameter(f"{exc}{hint}", param_hint="--model") from None
 
 
 @click.group(context_settings=CONTEXT)
@@ -79,7 +59,7 @@ def main() -> None:
 @main.command()
 @click.argument("files", nargs=-1, type=click.Path())
 @click.option("--examples", is_flag=True, help="Also score the shipped example clips (RAVDESS, CC BY-NC-SA 4.0).")
-@_model_options
+@model_options
 @click.option("-k", "--top-k", default=3, show_default=True, type=click.IntRange(1), help="How many labels to show per file.")
 @click.option("--segments", is_flag=True, help="Also show each model window of the file (3 s every 1 s with the default model).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line on stdout, errors included.")
@@ -111,7 +91,7 @@ def predict(ctx: click.Context, files: tuple[str, ...], examples: bool, model_pa
         paths += [str(clip) for clip in clips]
     if not paths:
         raise click.UsageError("give at least one FILE, or --examples")
-    model = _load(model_path, backend, threads)
+    model = load_or_usage_error(model_path, backend, threads)
     failed = 0
     for path in paths:
         result = score_file(path, model, segments)
@@ -146,7 +126,7 @@ def _result_line(result: FileResult, top_k: int) -> str:
 @click.option("--segments", is_flag=True, help="Also record each model window of every file (3 s every 1 s with the default model).")
 @click.option("--labels", "labels_csv", type=click.Path(exists=True, dir_okay=False), help="CSV with path,label columns (paths absolute or relative to here): the truth to compare with [default: from corpus file names].")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Folder for summary.json and, with truth and matplotlib, confusion.png.")
-@_model_options
+@model_options
 @click.option("--json", "as_json", is_flag=True, help="Print the end-of-run summary as JSON on stdout.")
 @click.pass_context
 def score(ctx: click.Context, paths: tuple[str, ...], output: str, ext: str, jobs: int | None, resume: bool, segments: bool, labels_csv: str | None, report_dir: str | None, model_path: str | None, backend: str | None, threads: int, as_json: bool) -> None:
@@ -176,7 +156,7 @@ def score(ctx: click.Context, paths: tuple[str, ...], output: str, ext: str, job
     Exit status: 0 every file scored, 1 some file failed (see its error column)
     or a folder could not be read, 2 usage error, 130 interrupted by Ctrl-C.
     """
-    model = _load(model_path, backend, threads)
+    model = load_or_usage_error(model_path, backend, threads)
     labels = model.meta.labels
     extensions = [e.strip() for e in ext.split(",") if e.strip()]
     if not extensions:
@@ -251,3 +231,10 @@ def _progress(total: int) -> Iterator[Callable[[], Any]]:
         return
     with click.progressbar(length=total, label="scoring", file=sys.stderr, show_pos=True) as bar:
         yield lambda: bar.update(1)
+
+
+main.add_command(listen)
+
+
+if __name__ == "__main__":
+    main()

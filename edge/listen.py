@@ -9,6 +9,7 @@ from typing import Iterable, Iterator
 
 import click
 
+from edge.options import load_or_usage_error, model_options
 from edge.stream import Block, HopResult, StreamConfig, StreamEngine, file_source, summarise
 
 _BARS = " ▁▂▃▄▅▆▇█"
@@ -37,9 +38,7 @@ def _until(blocks: Iterable[Block], duration_s: float | None, sample_rate: int) 
 
 
 @click.command()
-@click.option("--model", "model_path", type=click.Path(dir_okay=False), help="A .tflite or .onnx model [default: the shipped int8 model].")
-@click.option("--backend", type=click.Choice(["tflite", "onnx"]), help="Force an interpreter [default: from the file suffix].")
-@click.option("--threads", default=1, show_default=True, help="Interpreter threads.")
+@model_options
 @click.option("--device", help="Input device name or index (see --list-devices) [default: the system default].")
 @click.option("--list-devices", is_flag=True, help="List input devices and exit.")
 @click.option("--input", "input_file", type=click.Path(dir_okay=False), help="Replay this audio file instead of the microphone.")
@@ -63,7 +62,6 @@ def listen(model_path, backend, threads, device, list_devices, input_file, realt
       ser-edge listen --input clip.wav --fast  # replay a file through the same engine
     """
     from edge.microphone import Microphone, MicrophoneError, list_devices as devices
-    from edge.model import ModelError, default_model_path, load_model
 
     if list_devices:
         try:
@@ -73,11 +71,11 @@ def listen(model_path, backend, threads, device, list_devices, input_file, realt
         for d in rows:
             click.echo(json.dumps(d) if as_json else f"{'*' if d['default'] else ' '} {d['index']:>3}  {d['name']}  ({d['channels']} ch, {d['default_samplerate']:.0f} Hz)")
         return
+    model = load_or_usage_error(model_path, backend, threads)
     try:
-        model = load_model(model_path or default_model_path(), backend=backend, threads=threads)
         engine = StreamEngine(model, StreamConfig(hop_s=hop, smoothing=smoothing, smoothing_hops=smoothing_hops, min_confidence=min_confidence))
-    except (ModelError, ValueError) as exc:
-        raise click.ClickException(str(exc))
+    except ValueError as exc:
+        raise click.UsageError(str(exc))
     rate = model.meta.features.sample_rate
     mic = None if input_file else Microphone(rate, device)
     results: list[HopResult] = []
@@ -92,7 +90,8 @@ def listen(model_path, backend, threads, device, list_devices, input_file, realt
         first = next(blocks, None)
         if first is None:
             return
-        click.echo(f"listening ({'file ' + input_file if input_file else f'device {device or 'default'} at {mic.capture_rate} Hz'}); Ctrl-C stops", err=True)
+        where = f"file {input_file}" if input_file else f"device {device or 'default'} at {mic.capture_rate} Hz"
+        click.echo(f"listening ({where}); Ctrl-C stops", err=True)
         yield from itertools.chain([first], blocks)
 
     started = time.monotonic()

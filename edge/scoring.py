@@ -1,16 +1,16 @@
 """Scoring one audio file: the emotion of the whole file, and optionally of each window.
 
 The file is read block by block into the streaming MFCC, so only its feature
-frames are held (16 KB per second), never its samples or all its windows. The
-frames are cut into the model's windows exactly as in training
-(``clip_windows``, taken in batches), and the file's probabilities are the
-mean of its windows' probabilities (the training rule).
+frames are held (58 MB per hour at 40 coefficients), never its samples or
+all its windows. The frames are cut into the model's windows exactly as in
+training (``clip_windows``, taken in batches), and the file's probabilities
+are the mean of its windows' probabilities (the training rule).
 
 A file whose peak level stays below -60 dBFS is not an error: it gets the
 label ``silence``, no confidence and no probabilities (the model was never
 trained on silence, so any emotion it named would be noise). A file that
 cannot be read or turned into features, or a model failure on it, gives a
-result whose ``error`` is a plain message naming the file; nothing raises.
+result whose ``error`` is a plain message naming the file, not an exception.
 """
 from __future__ import annotations
 

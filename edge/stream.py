@@ -46,6 +46,7 @@ class StreamConfig:
     vad_min_db: float = -65.0  # ...and above this absolute level (dB re full-scale energy)
     noise_rise_db_per_s: float = 3.0  # how fast the floor may climb back after a quiet moment
     min_voiced_fraction: float = 0.2  # of the latest hop's frames, else the hop is silence
+    min_speech_s: float = 0.5  # voiced audio the window must hold to be labelled, else 'uncertain'
 
     def __post_init__(self) -> None:
         if self.hop_s <= 0 or self.min_audio_s <= 0:
@@ -67,7 +68,8 @@ class HopResult:
     label: str  # an emotion, 'silence' or 'uncertain'
     confidence: float
     probabilities: dict[str, float]
-    voiced_fraction: float
+    voiced_fraction: float  # of the latest hop
+    speech_s: float  # voiced audio in the scored window
     level_db: float
     overflow: bool = False  # the source dropped input since the previous hop
 
@@ -79,6 +81,7 @@ class HopResult:
             "confidence": round(self.confidence, 4),
             "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
             "voiced_fraction": round(self.voiced_fraction, 3),
+            "speech_s": round(self.speech_s, 2),
             "level_db": round(self.level_db, 1),
             "overflow": self.overflow,
         }
@@ -166,14 +169,18 @@ class StreamEngine:
         t_end = self._frames_seen / self.fps
         hop_voiced = float(self._voiced[-self.hop_frames :].mean())
         level = float(self._level[-self.hop_frames :].max())
+        speech_s = float(self._voiced[-have:].sum()) / self.fps
         overflow, self._overflow = self._overflow, False
-        common = dict(t_start=t_end - have / self.fps, t_end=t_end, voiced_fraction=hop_voiced, level_db=level, overflow=overflow)
+        common = dict(t_start=t_end - have / self.fps, t_end=t_end, voiced_fraction=hop_voiced, speech_s=speech_s, level_db=level, overflow=overflow)
         if hop_voiced < self.config.min_voiced_fraction:
             self._recent.clear()
             self._ema = None
             return HopResult(label=SILENCE, confidence=0.0, probabilities={}, **common)
         windows, _ = clip_windows(self._ring[-have:], self.window)
-        probs = self._smooth(self.model.predict(windows).mean(axis=0))
+        raw = self.model.predict(windows).mean(axis=0)
+        if speech_s < self.config.min_speech_s:  # a sliver of speech, wrap-padded, is not worth a label yet
+            return HopResult(label=UNCERTAIN, confidence=float(raw.max()), probabilities=dict(zip(self.labels, map(float, raw))), **common)
+        probs = self._smooth(raw)
         best = int(np.argmax(probs))
         confidence = float(probs[best])
         label = self.labels[best] if confidence >= self.config.min_confidence else UNCERTAIN

@@ -96,29 +96,33 @@ def main() -> None:
 @click.option("--corpus", "corpora", multiple=True, help="Only these corpora (ravdess, crema-d, tess, savee); default all found.")
 @click.option("--split", "split_file", type=click.Path(exists=True, dir_okay=False), help="Reuse a split file instead of making one.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the split.")
-@click.option("--epochs", default=60, show_default=True)
+@click.option("--epochs", default=40, show_default=True)
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--learning-rate", default=2e-3, show_default=True)
-@click.option("--arch", default="cnn2d", show_default=True, type=click.Choice(["cnn2d", "dscnn", "cnn1d"]))
-@click.option("--width", default=32, show_default=True, help="Filters of the first conv layer.")
-@click.option("--dropout", default=0.1, show_default=True)
-@click.option("--copies", default=4, show_default=True, help="Augmented copies of each training clip.")
-@click.option("--n-mfcc", default=40, show_default=True)
-@click.option("--n-mels", default=40, show_default=True)
-@click.option("--window-s", default=3.0, show_default=True, help="Model input window in seconds.")
-@click.option("--norm", default="cmvn", show_default=True, type=click.Choice(["none", "cmn", "cmvn"]))
+@click.option("--arch", default="cnn1d", show_default=True, type=click.Choice(["cnn2d", "dscnn", "cnn1d"]))
+@click.option("--width", default=96, show_default=True, help="Filters of the first conv layer.")
+@click.option("--dropout", default=0.2, show_default=True)
+@click.option("--mixup", default=0.0, show_default=True, help="Mixup Beta(a, a) parameter; 0 disables.")
+@click.option("--copies", default=2, show_default=True, help="Augmented copies of each training clip.")
+@click.option("--frame-ms", default=50.0, show_default=True, help="MFCC analysis frame length (50 ms resolves pitch harmonics).")
+@click.option("--n-fft", default=1024, show_default=True)
+@click.option("--n-mels", default=80, show_default=True)
+@click.option("--n-mfcc", default=60, show_default=True)
+@click.option("--window-s", default=2.0, show_default=True, help="Model input window in seconds.")
+@click.option("--norm", default="gain", show_default=True, type=click.Choice(["none", "gain", "cmn", "cmvn"]))
 @click.option("--patience", default=12, show_default=True, help="Early-stopping patience in epochs.")
 @click.option("--cache", "cache_dir", default=None, help="Feature cache folder [default: OUT/../cache].")
 @click.option("--limit", default=0, help="Use at most this many clips per split (quick runs, tests).")
-def train(data_root, out_dir, corpora, split_file, seed, epochs, batch_size, learning_rate, arch, width, dropout, copies, n_mfcc, n_mels, window_s, norm, patience, cache_dir, limit) -> None:
+def train(data_root, out_dir, corpora, split_file, seed, epochs, batch_size, learning_rate, arch, width, dropout, mixup, copies, frame_ms, n_fft, n_mels, n_mfcc, window_s, norm, patience, cache_dir, limit) -> None:
     """Train a model on the corpora under --data and write it with its split and test report to --out."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(cache_dir) if cache_dir else out.parent / "cache"
-    spec = FeatureSpec(n_mels=n_mels, n_mfcc=n_mfcc, lifter=0, log_floor=1e-10)
+    rate = FeatureSpec().sample_rate
+    spec = FeatureSpec(win_length=int(round(frame_ms * rate / 1000)), n_fft=n_fft, n_mels=n_mels, n_mfcc=n_mfcc, lifter=0, log_floor=1e-10)
     window = WindowSpec(frames=int(round(window_s * spec.frames_per_second)), hop_frames=int(round(spec.frames_per_second)), norm=norm)
     cfg = TrainConfig(
-        arch=arch, width=width, dropout=dropout, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+        arch=arch, width=width, dropout=dropout, mixup=mixup, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
         patience=patience, features=spec, window=window, augment=AugmentConfig(copies=copies),
     )
     items = _load(data_root, corpora)

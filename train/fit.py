@@ -29,10 +29,10 @@ Log = Callable[[str], None]
 class TrainConfig:
     """Everything that decides a training run besides the data."""
 
-    arch: str = "cnn2d"
-    width: int = 32
-    dropout: float = 0.1
-    epochs: int = 60
+    arch: str = "cnn1d"
+    width: int = 96
+    dropout: float = 0.2
+    epochs: int = 40
     batch_size: int = 64
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4

@@ -62,7 +62,8 @@ def _is_number(value: Any) -> bool:
 
 
 def max_difference(host: Any, pi: Any) -> float:
-    return max((d for *_, d in differences(host, pi, -1.0, "")), default=0.0)
+    """The largest difference between two numbers (labels and other strings left out)."""
+    return max((d for *_, d in differences(host, pi, -1.0, "") if d != float("inf")), default=0.0)
 
 
 def check_probes(host: dict, pi: dict) -> list[str]:
@@ -79,17 +80,22 @@ def check_probes(host: dict, pi: dict) -> list[str]:
     for model, engaged in host["xnnpack"].items():
         if pi["xnnpack"].get(model) != engaged:
             problems.append(
-                f"{model}: XNNPACK {'on' if engaged else 'off'} on the host, not on the Pi; its log: {pi['runtime_log'].get(model)!r}"
+                f"{model}: XNNPACK host {_on(engaged)}, Pi {_on(pi['xnnpack'].get(model))}"
+                " (did LiteRT's CPU detection fail there? See any 'Error in cpuinfo' lines above)"
             )
     return problems
+
+
+def _on(flag: bool | None) -> str:
+    return "on" if flag else "off"
 
 
 def main() -> int:
     host_dir, pi_dir = Path(sys.argv[1]), Path(sys.argv[2])
     host_probe, pi_probe = (json.loads((d / "probe.json").read_text()) for d in (host_dir, pi_dir))
-    print(f"host: {host_probe['machine']}; Pi: {pi_probe['machine']} with {' '.join(pi_probe['hwcap'])}")
+    print(f"host: {host_probe['machine']}; Pi: {pi_probe['machine']} with {' '.join(pi_probe['hwcap'] or ())}")
     print("packages: " + ", ".join(f"{k} {v}" for k, v in pi_probe["versions"].items()))
-    print("XNNPACK: " + ", ".join(f"{m} {'on' if on else 'off'}" for m, on in host_probe["xnnpack"].items()))
+    print("XNNPACK: " + ", ".join(f"{m} {_on(on)}" for m, on in host_probe["xnnpack"].items()))
     problems = check_probes(host_probe, pi_probe)
 
     outputs = sorted(p.relative_to(host_dir) for p in host_dir.glob("*/*") if p.suffix in (".csv", ".jsonl"))

@@ -70,12 +70,10 @@ mkdir -p "$PI_ROOT$CHECK/models" "$PI_ROOT$CHECK/clips" "$PI_ROOT$CHECK/host" "$
 for model in $MODELS; do cp "$model" "$model.json" "$PI_ROOT$CHECK/models/"; done
 for clip in $CLIPS; do cp "$clip" "$PI_ROOT$CHECK/clips/"; done
 cp "$here/commands.sh" "$here/probe.py" "$PI_ROOT$CHECK/"
-LISTEN=0
-"$VENV/bin/ser-edge" --help | grep -q '^  listen ' && LISTEN=1
 
 step "host: $(uname -m)"
 (cd "$PI_ROOT$CHECK/host" && "$VENV/bin/python" ../probe.py ../models/*.tflite >probe.json &&
-  PATH="$VENV/bin:$PATH" LISTEN=$LISTEN sh ../commands.sh)
+  PATH="$VENV/bin:$PATH" sh ../commands.sh)
 
 # Runs "$@" in the root as on a Pi 4: aarch64 code on an emulated Cortex-A72 (qemu's default "max" CPU
 # gives wrong int8 results), with the /proc/cpuinfo and CPU lists in /sys of a Pi 4 for LiteRT's CPU
@@ -83,22 +81,22 @@ step "host: $(uname -m)"
 # private mount namespace: the host's /proc and /sys stay untouched, and the mounts end with the command.
 on_pi() {
   unshare --mount --propagation private /bin/bash -euc '
-    root=$1 cpuinfo=$2
-    shift 2
+    root=$1 cpuinfo=$2 site=$3
+    shift 3
     mount -t proc proc "$root/proc"
     mount --bind "$cpuinfo" "$root/proc/cpuinfo"
     mount -t tmpfs sys "$root/sys"
     mkdir -p "$root/sys/devices/system/cpu"
     for list in possible present online; do echo 0-3 >"$root/sys/devices/system/cpu/$list"; done
     QEMU_CPU=cortex-a72 exec chroot "$root" /usr/bin/env -i QEMU_CPU=cortex-a72 HOME=/root LC_ALL=C.UTF-8 \
-      PATH='"$SITE/bin"':/usr/bin:/bin PYTHONPATH='"$SITE"' "$@"
-  ' on_pi "$PI_ROOT" "$here/cpuinfo" "$@"
+      PATH="$site/bin:/usr/bin:/bin" PYTHONPATH="$site" "$@"
+  ' on_pi "$PI_ROOT" "$here/cpuinfo" "$SITE" "$@"
 }
 
 step "emulated Raspberry Pi 4: aarch64, Cortex-A72"
-on_pi LISTEN=$LISTEN /bin/sh -euc "cd $CHECK/pi && python3.11 ../probe.py ../models/*.tflite >probe.json && . ../commands.sh"
+on_pi /bin/sh -euc "cd $CHECK/pi && python3.11 ../probe.py ../models/*.tflite >probe.json && sh ../commands.sh"
 
 step "compare"
 "$VENV/bin/python" "$here/compare.py" "$PI_ROOT$CHECK/host" "$PI_ROOT$CHECK/pi" ||
-  { echo "outputs kept in $PI_ROOT$CHECK" >&2; exit 1; }
+  { echo "the outputs are in $PI_ROOT$CHECK" >&2; exit 1; }
 step "done"

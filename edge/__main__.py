@@ -1,0 +1,4 @@
+"""``python -m edge``: the ser-edge command line."""
+from edge.cli import main
+
+main()

@@ -1,0 +1,144 @@
+"""Streaming engine and `ser-edge listen --input`: the shipped model through real LiteRT, files replayed as a stream."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from edge.audio import read_audio
+from edge.cli import main
+from edge.features import mfcc
+from edge.model import LoadedModel, default_model_path, load_model
+from edge.scoring import score_file
+from edge.shipped import example_clips
+from edge.stream import SILENCE, Block, StreamConfig, StreamEngine, file_source
+from edge.windows import clip_windows
+
+
+@pytest.fixture(scope="module")
+def model() -> LoadedModel:
+    path = default_model_path()
+    if not path.exists():
+        pytest.fail(f"the shipped default model {path} is missing")
+    return load_model(path)
+
+
+def _padded_clip(tmp_path: Path, clip: Path, silence_s: float) -> tuple[Path, np.ndarray]:
+    """The clip with digital silence before and after, as a 16 kHz WAV."""
+    x = read_audio(clip).samples
+    pad = np.zeros(int(silence_s * 16000), dtype=np.float32)
+    y = np.concatenate([pad, x, pad])
+    path = tmp_path / f"padded_{clip.stem}.wav"
+    sf.write(path, y, 16000)
+    return path, y
+
+
+def _run(engine: StreamEngine, signal: np.ndarray, block: int) -> list:
+    results = []
+    for i in range(0, len(signal), block):
+        results += engine.push(Block(signal[i : i + block]))
+    return results
+
+
+def test_hops_arrive_on_schedule_whatever_the_block_size(model: LoadedModel) -> None:
+    signal = read_audio(example_clips()[0]).samples
+    timings = []
+    for block in (160, 1000, 4801, 16000):
+        results = _run(StreamEngine(model, StreamConfig(hop_s=0.5, min_audio_s=1.0)), signal, block)
+        timings.append([round(r.t_end, 3) for r in results])
+    assert timings[0] == timings[1] == timings[2] == timings[3]
+    n_frames = mfcc(signal, model.meta.features).shape[0] - 1  # the last, padded frame only comes at flush
+    assert timings[0] == [t / 100 for t in range(100, n_frames + 1, 50)]
+
+
+def test_window_scored_equals_the_batch_front_end(model: LoadedModel) -> None:
+    """The ring buffer holds exactly the batch MFCC frames, so a hop's probabilities are the batch pipeline's."""
+    signal = read_audio(example_clips()[1]).samples
+    engine = StreamEngine(model, StreamConfig(hop_s=0.5, smoothing="none", min_confidence=0.0, min_voiced_fraction=0.0))
+    results = _run(engine, signal, 777)
+    feats = mfcc(signal, model.meta.features)
+    frames = model.meta.window.frames
+    for r in results:
+        end = int(round(r.t_end * 100))
+        windows, _ = clip_windows(feats[max(0, end - frames) : end], model.meta.window)
+        expected = model.predict(windows).mean(axis=0)
+        got = np.array([r.probabilities[label] for label in model.meta.labels])
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_silence_is_gated_and_speech_agrees_with_predict(model: LoadedModel, tmp_path: Path) -> None:
+    confident = 0
+    for clip in example_clips():
+        path, signal = _padded_clip(tmp_path, clip, silence_s=2.5)
+        engine = StreamEngine(model, StreamConfig(smoothing="none", min_confidence=0.0))
+        results = _run(engine, signal, 1600)
+        labels = [r.label for r in results]
+        assert labels[:2] == [SILENCE, SILENCE], (clip.name, labels)  # 1.0 and 1.5 s: only digital silence so far
+        assert labels[-1] == SILENCE, (clip.name, labels)
+        voiced = [r for r in results if r.label != SILENCE]
+        assert voiced, (clip.name, labels)
+        file_result = score_file(str(clip), model)
+        if file_result.confidence >= 0.6:
+            # The hop whose window holds the most speech sees what predict sees of the whole clip.
+            confident += 1
+            best = max(voiced, key=lambda r: r.speech_s)
+            assert best.label == file_result.label, (clip.name, file_result.label, labels)
+    assert confident >= 2, "too few example clips the model is confident about to compare stream and file results"
+
+
+def test_noise_floor_adapts_to_steady_noise(model: LoadedModel) -> None:
+    rng = np.random.default_rng(0)
+    noise = (0.02 * rng.standard_normal(16000 * 6)).astype(np.float32)
+    results = _run(StreamEngine(model), noise, 1600)
+    assert results and all(r.label == SILENCE for r in results[2:])
+
+
+def test_file_source_replays_whole_file_and_paces_at_real_time() -> None:
+    clip = str(example_clips()[0])
+    fast = [b.samples for b in file_source(clip, 16000, block_s=0.1)]
+    assert all(len(b) <= 1600 for b in fast)
+    np.testing.assert_array_equal(np.concatenate(fast), read_audio(clip).samples)
+    start = time.monotonic()
+    sent = 0
+    for block in file_source(clip, 16000, block_s=0.1, realtime=True):
+        sent += len(block.samples)
+        if sent >= 16000:
+            break
+    assert time.monotonic() - start >= 0.85  # 1 s of audio cannot arrive much sooner than 1 s
+
+
+def test_listen_replays_a_file_as_json(tmp_path: Path) -> None:
+    clip = example_clips()[2]
+    result = CliRunner().invoke(main, ["listen", "--input", str(clip), "--fast", "--json", "--hop", "0.5"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    hops, summary = lines[:-1], lines[-1]["summary"]
+    assert len(hops) == summary["hops"] > 3
+    assert {"t_start", "t_end", "label", "confidence", "probabilities", "overflow"} <= set(hops[0])
+    assert [h["t_end"] for h in hops] == sorted(h["t_end"] for h in hops)
+    assert abs(sum(summary["shares"].values()) - 1) < 0.01
+
+
+def test_listen_duration_limits_the_audio() -> None:
+    result = CliRunner().invoke(main, ["listen", "--input", str(example_clips()[0]), "--fast", "--json", "--duration", "2"])
+    assert result.exit_code == 0, result.output
+    hops = [json.loads(line) for line in result.stdout.splitlines()][:-1]
+    assert hops[-1]["t_end"] <= 2.0
+
+
+def test_listen_bad_input_file_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.wav"
+    bad.write_text("not audio")
+    result = CliRunner().invoke(main, ["listen", "--input", str(bad), "--fast"])
+    assert result.exit_code == 1
+    assert "broken.wav" in result.output and "Traceback" not in result.output
+
+
+def test_bad_stream_settings_are_usage_errors() -> None:
+    result = CliRunner().invoke(main, ["listen", "--input", str(example_clips()[0]), "--hop", "0"])
+    assert result.exit_code == 2
