@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from benchmarks.timing import stats as timing_stats, warmup_rounds
 from edge.audio import read_audio
 from edge.features import FeatureSpec, StreamingMFCC, mfcc
 
@@ -113,12 +114,6 @@ def _stream_blocks(extractor: StreamingMFCC, blocks: list[np.ndarray]) -> list[i
     return times
 
 
-def _stats(ns: list[int]) -> dict[str, float]:
-    """Median, p90 and min in milliseconds."""
-    ms = np.asarray(ns) / 1e6
-    return {"median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)), "min_ms": float(ms.min())}
-
-
 def _blas_limit(threads: int) -> tuple[contextlib.AbstractContextManager, str]:
     """A context limiting BLAS thread pools to ``threads`` (0: leave them), and what it did, for the report."""
     if threads <= 0:
@@ -149,7 +144,7 @@ def _run(repeats: int, clip: Clip, blas_note: str) -> dict[str, Any]:
     extractor = StreamingMFCC(SPEC)
     names = list(methods) + ["stream"]
     times: dict[str, list[int]] = {name: [] for name in names}
-    warmup = max(5, repeats // 10)
+    warmup = warmup_rounds(repeats)
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -167,7 +162,7 @@ def _run(repeats: int, clip: Clip, blas_note: str) -> dict[str, Any]:
     finally:
         if gc_was_enabled:
             gc.enable()
-    stats = {name: _stats(ns) for name, ns in times.items()}
+    stats = {name: timing_stats(ns) for name, ns in times.items()}
     ours = stats["ours"]["median_ms"]
     return {
         "clip": {"source": source, "seconds": x.size / SAMPLE_RATE, "frames": SPEC.n_frames(x.size)},

@@ -1,0 +1,94 @@
+"""Inference latency per window (batch 1) of every format at one thread count, in a fresh process.
+
+TensorFlow fixes its thread pools when it starts, so each thread count gets
+its own process (``in_subprocess``), where TensorFlow, LiteRT and onnxruntime
+all get the same number of threads and every runner is timed in one
+interleaved loop. Keras is timed three ways: the eager call ``model(x)`` and
+``model.predict(x)``, the ways a user calls it, and a compiled
+``tf.function``, its fastest form, for fairness.
+
+    python -m benchmarks.latency --threads N --repeats R --models PATHS_JSON [--clip AUDIO] --json OUT
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy: see edge/cli.py
+
+import numpy as np
+
+from benchmarks.features import Clip, load_clip
+from benchmarks.models import KERAS, load_converted, load_keras
+from benchmarks.pipeline import windows_of
+from benchmarks.timing import interleaved, stats, warmup_rounds
+from edge.model_meta import ModelMeta
+
+KERAS_MODES = ("keras eager", "keras predict", "keras tf.function")
+
+
+def sample_window(meta: ModelMeta, clip: Clip = None) -> np.ndarray:
+    """One real model window (1, frames, n_mfcc) from a 3 s clip (see ``benchmarks.features.load_clip``)."""
+    return windows_of(meta, load_clip(clip)[0])[:1]
+
+
+def keras_calls(model: Any, x: np.ndarray) -> dict[str, Callable[[], object]]:
+    """Keras on one window: eager call, predict, and a compiled tf.function, each returning NumPy."""
+    import tensorflow as tf
+
+    compiled = tf.function(lambda t: model(t, training=False), input_signature=[tf.TensorSpec(x.shape, tf.float32)])
+    return {
+        "keras eager": lambda: model(x, training=False).numpy(),
+        "keras predict": lambda: model.predict(x, verbose=0),
+        "keras tf.function": lambda: compiled(x).numpy(),
+    }
+
+
+def run(paths: Mapping[str, Path], threads: int, repeats: int, clip: Clip = None) -> dict[str, Any]:
+    """Per-window latency of every format (and Keras mode) with ``threads`` threads, timed interleaved."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    keras_model, meta = load_keras(paths[KERAS])
+    x = sample_window(meta, clip)
+    calls = keras_calls(keras_model, x)
+    calls |= {fmt: (lambda m=model: m.predict(x)) for fmt, model in load_converted(paths, threads).items()}
+    warmup = warmup_rounds(repeats)
+    times = interleaved(calls, repeats, warmup)
+    return {"threads": threads, "repeats": repeats, "warmup": warmup, "timings": {name: stats(ns) for name, ns in times.items()}}
+
+
+def in_subprocess(paths: Mapping[str, Path], threads: int, repeats: int, clip: Path, scratch: Path) -> dict[str, Any]:
+    """``run`` in a fresh Python process (TensorFlow's thread pools are fixed per process)."""
+    out = scratch / f"latency_{threads}.json"
+    models = json.dumps({fmt: str(path) for fmt, path in paths.items()})
+    command = [
+        sys.executable, "-m", "benchmarks.latency", "--threads", str(threads), "--repeats", str(repeats),
+        "--models", models, "--clip", str(clip), "--json", str(out),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"latency benchmark with {threads} threads failed:\n{done.stderr[-3000:]}")
+    return json.loads(out.read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--models", required=True, help="JSON object: format -> model path")
+    parser.add_argument("--clip", help="audio file or corpus folder for the sample window (default: $SER_DATA, else synthetic)")
+    parser.add_argument("--json", type=Path, required=True, help="write the results here")
+    args = parser.parse_args(argv)
+    paths = {fmt: Path(path) for fmt, path in json.loads(args.models).items()}
+    args.json.write_text(json.dumps(run(paths, args.threads, args.repeats, args.clip), indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

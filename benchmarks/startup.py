@@ -1,0 +1,57 @@
+"""Start-up cost of the runtime against TensorFlow: import time, wall time and peak RSS of fresh processes.
+
+Each round runs every command once, in a rotated order (the machine's load
+changes from second to second); the figures are medians over the rounds.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from benchmarks.processes import measure, ser_edge
+
+PYTHON = "python -c pass"
+EDGE = "import edge.cli + load int8"
+PREDICT = "ser-edge predict (1 file)"
+TENSORFLOW = "import tensorflow"
+
+
+def commands(int8_model: Path, audio: Path) -> dict[str, list[str]]:
+    """The processes compared: bare Python (the floor), the runtime's import and model load, a whole predict, TensorFlow."""
+    probe = [sys.executable, "-m", "benchmarks.probe"]
+    return {
+        PYTHON: [sys.executable, "-c", "pass"],
+        EDGE: [*probe, "edge", str(int8_model)],
+        PREDICT: [*ser_edge(), "predict", str(audio), "--model", str(int8_model)],
+        TENSORFLOW: [*probe, "tensorflow"],
+    }
+
+
+def run(int8_model: Path, audio: Path, rounds: int) -> dict[str, Any]:
+    """Median wall time, peak RSS and (for the probes) import/load seconds of each command over ``rounds``."""
+    cmds = commands(int8_model, audio)
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in cmds}
+    names = list(runs)
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            measured = measure(cmds[name])
+            figures = {"wall_s": measured.wall_s, "peak_rss_mb": measured.peak_rss_mb}
+            if name in (EDGE, TENSORFLOW):
+                figures |= json.loads(measured.stdout)
+            runs[name].append(figures)
+    return {"rounds": rounds, "audio": str(audio), "processes": {name: _medians(values) for name, values in runs.items()}}
+
+
+def _medians(values: list[Mapping[str, float]]) -> dict[str, float]:
+    """Per key, the median over rounds."""
+    return {key: float(np.median([v[key] for v in values])) for key in values[0]}
+
+
+def sizes(paths: Mapping[str, Path]) -> dict[str, int]:
+    """Bytes of each model file."""
+    return {fmt: path.stat().st_size for fmt, path in paths.items()}
