@@ -12,8 +12,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from convert.data import WindowSet, split_files, window_set
 from benchmarks.models import KERAS
+from convert.data import WindowSet, split_files, window_set
 from edge.model import LoadedModel
 from edge.model_meta import ModelMeta
 from train.corpora import parse_name
@@ -23,28 +23,28 @@ FIGURES = ("n", "accuracy", "uar", "macro_f1")
 
 
 @dataclass(frozen=True)
-class TestFiles:
+class SplitFiles:
     """Test-split files with their label indices and corpora."""
 
     paths: list[str]
     labels: list[int]
     corpora: list[str]
 
-    def spread(self, count: int | None) -> "TestFiles":
+    def spread(self, count: int | None) -> "SplitFiles":
         """At most ``count`` files taken evenly over the sorted list, so every corpus keeps a share (None: all)."""
         if count is None or count >= len(self.paths):
             return self
         picks = np.linspace(0, len(self.paths) - 1, count).round().astype(int)
-        return TestFiles(*([seq[i] for i in picks] for seq in (self.paths, self.labels, self.corpora)))
+        return SplitFiles(*([seq[i] for i in picks] for seq in (self.paths, self.labels, self.corpora)))
 
 
-def test_files(root: str | os.PathLike, split_path: str | os.PathLike, meta: ModelMeta) -> TestFiles:
+def load_test_files(root: str | os.PathLike, split_path: str | os.PathLike, meta: ModelMeta) -> SplitFiles:
     """Every test-split file under ``root``, in sorted order, with its label and corpus."""
     paths, labels = split_files(root, split_path, "test", meta.labels)
-    return TestFiles(paths, labels, [parse_name(path).corpus for path in paths])
+    return SplitFiles(paths, labels, [parse_name(path).corpus for path in paths])
 
 
-def test_windows(files: TestFiles, meta: ModelMeta) -> WindowSet:
+def load_test_windows(files: SplitFiles, meta: ModelMeta) -> WindowSet:
     """Every window of the files, computed once as the runtime computes them."""
     return window_set(files.paths, files.labels, meta, f"test split, {len(files.paths)} files")
 
@@ -55,7 +55,7 @@ def probabilities(keras_model: Any, converted: Mapping[str, LoadedModel], window
     return probs | {fmt: model.predict(windows) for fmt, model in converted.items()}
 
 
-def evaluate(probs: Mapping[str, np.ndarray], reference: str, test: WindowSet, files: TestFiles, labels: Sequence[str]) -> dict[str, Any]:
+def evaluate(probs: Mapping[str, np.ndarray], reference: str, test: WindowSet, files: SplitFiles, labels: Sequence[str]) -> dict[str, Any]:
     """Per format: overall, headline and per-corpus figures, and top-1 agreement with ``reference``'s predictions."""
     corpus_of = dict(zip(files.paths, files.corpora))
     corpora = [corpus_of[path] for path in test.files]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -26,6 +25,7 @@ import numpy as np
 from benchmarks.features import Clip, load_clip
 from benchmarks.models import KERAS, load_converted, load_keras
 from benchmarks.pipeline import windows_of
+from benchmarks.processes import measure
 from benchmarks.timing import interleaved, stats, warmup_rounds
 from edge.model_meta import ModelMeta
 
@@ -72,9 +72,7 @@ def in_subprocess(paths: Mapping[str, Path], threads: int, repeats: int, clip: P
         sys.executable, "-m", "benchmarks.latency", "--threads", str(threads), "--repeats", str(repeats),
         "--models", models, "--clip", str(clip), "--json", str(out),
     ]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"latency benchmark with {threads} threads failed:\n{done.stderr[-3000:]}")
+    measure(command)
     return json.loads(out.read_text())
 
 

@@ -1,14 +1,15 @@
 """Running a command in a fresh process and measuring it from outside: wall time and its own peak RSS."""
 from __future__ import annotations
 
-import os
+import json
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+
+LAUNCHER = Path(__file__).resolve().with_name("launch.py")
 
 
 @dataclass(frozen=True)
@@ -21,19 +22,14 @@ class Measured:
 
 
 def measure(command: Sequence[str]) -> Measured:
-    """Run ``command`` to its end; its wall time and peak RSS (``wait4``'s ru_maxrss: this child alone, not all children)."""
-    with tempfile.TemporaryFile() as errors:
-        start = time.perf_counter()
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
-        stdout = process.stdout.read()
-        process.stdout.close()
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: tell Popen, so it does not wait again
-        if process.returncode != 0:
-            errors.seek(0)
-            raise RuntimeError(f"{' '.join(command)} exited with {process.returncode}:\n{errors.read().decode(errors='replace')[-3000:]}")
-    return Measured(wall_s=wall, peak_rss_mb=usage.ru_maxrss / 1024, stdout=stdout.decode())
+    """Run ``command`` to its end through ``launch.py`` (see there why); RuntimeError with its stderr if it fails."""
+    with tempfile.TemporaryDirectory(prefix="ser-bench-run-") as tmp:
+        result = Path(tmp) / "result.json"
+        done = subprocess.run([sys.executable, "-I", str(LAUNCHER), str(result), *command], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} exited with {done.returncode}:\n{done.stderr[-3000:]}")
+        figures = json.loads(result.read_text())
+    return Measured(wall_s=figures["wall_s"], peak_rss_mb=figures["peak_rss_kb"] / 1024, stdout=done.stdout)
 
 
 def ser_edge() -> list[str]:

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -27,6 +26,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy: see edge/cli
 
 import soundfile as sf
 
+from benchmarks.processes import measure
 from benchmarks.timing import stats
 from edge.model import load_model
 from edge.stream import SILENCE, StreamEngine, file_source
@@ -106,11 +106,8 @@ def run(audio: Path, model_path: Path, threads: int = 1) -> dict[str, Any]:
 def in_subprocess(audio: Path, model_path: Path, scratch: Path, threads: int = 1) -> dict[str, Any]:
     """``run`` in a fresh Python process, so the memory figures are the runtime's and not the benchmark's."""
     out = scratch / "stream.json"
-    command = [sys.executable, "-m", "benchmarks.stream", str(audio), str(model_path), "--threads", str(threads), "--json", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"streaming soak failed:\n{done.stderr[-3000:]}")
-    return json.loads(out.read_text())
+    process = measure([sys.executable, "-m", "benchmarks.stream", str(audio), str(model_path), "--threads", str(threads), "--json", str(out)])
+    return {**json.loads(out.read_text()), "process_peak_rss_mb": process.peak_rss_mb}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,23 +23,25 @@ from edge.model_meta import file_sha256
 from train.augment import AugmentConfig, augment_waveform
 
 
-def _key(content_sha: str, spec: FeatureSpec, aug: AugmentConfig | None, copy: int, seed: int) -> str:
+def _key(content_sha: str, spec: FeatureSpec, aug: AugmentConfig | None, copy: int, seed: int, gain_db: float) -> str:
     settings = {"spec": spec.to_dict(), "copy": copy}
+    if gain_db:
+        settings["gain_db"] = gain_db
     if copy:
         settings.update(aug=dataclasses.asdict(aug), seed=seed)
     digest = hashlib.sha256((content_sha + json.dumps(settings, sort_keys=True)).encode()).hexdigest()
     return digest[:32]
 
 
-def _features_for_file(job: tuple[str, str, FeatureSpec, AugmentConfig | None, int, int]) -> list[str]:
+def _features_for_file(job: tuple[str, str, FeatureSpec, AugmentConfig | None, int, int, float]) -> list[str]:
     """Compute (or find) the clean and augmented features of one file; returns the cache paths."""
-    path, cache_dir, spec, aug, copies, seed = job
+    path, cache_dir, spec, aug, copies, seed, gain_db = job
     content = file_sha256(path)
-    keys = [_key(content, spec, aug, k, seed) for k in range(copies + 1)]
+    keys = [_key(content, spec, aug, k, seed, gain_db) for k in range(copies + 1)]
     targets = [Path(cache_dir) / f"{k}.npy" for k in keys]
     if all(t.exists() for t in targets):
         return [str(t) for t in targets]
-    audio = read_audio(path, spec.sample_rate).samples
+    audio = read_audio(path, spec.sample_rate).samples * np.float32(10 ** (gain_db / 20))
     # Seed per file from its content, so a copy does not depend on which other files are in the run.
     rng = np.random.default_rng([seed, int(content[:12], 16)])
     for k, target in enumerate(targets):
@@ -60,12 +62,16 @@ def cached_features(
     seed: int = 0,
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    gain_db: float = 0.0,
 ) -> list[list[np.ndarray]]:
-    """For each path, [clean MFCC, augmented copy 1, ...]; computed in parallel and cached."""
+    """For each path, [clean MFCC, augmented copy 1, ...]; computed in parallel and cached.
+
+    ``gain_db`` scales every clip first (robustness checks: the same speech recorded quieter or louder).
+    """
     if copies and aug is None:
         raise ValueError("augmented copies need an AugmentConfig")
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    jobs = [(p, str(cache_dir), spec, aug, copies, seed) for p in paths]
+    jobs = [(p, str(cache_dir), spec, aug, copies, seed, gain_db) for p in paths]
     results: list[list[str]] = []
     with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
         for i, files in enumerate(pool.map(_features_for_file, jobs, chunksize=8)):

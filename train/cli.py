@@ -182,7 +182,8 @@ def train(data_root, out_dir, corpora, split_file, seed, epochs, batch_size, lea
 @click.option("--folder", type=click.Path(exists=True, file_okay=False), help="Evaluate on every parsable corpus file under this folder instead of a split.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write report JSON/markdown/PNG here [default: beside the model].")
 @click.option("--cache", "cache_dir", default=None, help="Feature cache folder [default: a 'cache' folder beside the model's folder].")
-def evaluate(model_path, data_root, split_file, split_name, folder, out_dir, cache_dir) -> None:
+@click.option("--gain-db", default=0.0, show_default=True, help="Scale every clip by this gain first: how the model copes with quieter or louder recordings.")
+def evaluate(model_path, data_root, split_file, split_name, folder, out_dir, cache_dir, gain_db) -> None:
     """Evaluate a trained Keras model on a split of the corpora, or on a folder of corpus-named files."""
     import keras
 
@@ -195,11 +196,13 @@ def evaluate(model_path, data_root, split_file, split_name, folder, out_dir, cac
     else:
         raise click.UsageError("give --folder, or --data with --split")
     cache = Path(cache_dir) if cache_dir else Path(model_path).resolve().parent.parent / "cache"
-    clips = clip_set(items, root, meta.features, cache, progress=_progress("features"))
+    clips = clip_set(items, root, meta.features, cache, progress=_progress("features"), gain_db=gain_db)
     model = keras.models.load_model(model_path, compile=False)
     probs, _, _ = _predict_probs(model, clips, meta.window)
     report = report_clips(probs, clips, meta.labels)
-    report.update(model=os.path.basename(model_path), split=name)
+    if gain_db:
+        name = f"{name}_gain{gain_db:+g}dB"
+    report.update(model=os.path.basename(model_path), split=name, gain_db=gain_db)
     out = Path(out_dir) if out_dir else Path(model_path).parent
     out.mkdir(parents=True, exist_ok=True)
     _write_report(report, out, f"report_{name}")

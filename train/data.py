@@ -22,10 +22,11 @@ def clip_set(
     aug: AugmentConfig | None = None,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    gain_db: float = 0.0,
 ) -> ClipSet:
     """Features (clean, plus ``aug.copies`` augmented copies when ``aug`` is given) of the items' files."""
     paths = [str(Path(root) / item.path) for item in items]
-    feats = cached_features(paths, spec, cache_dir, aug, aug.copies if aug else 0, seed, progress=progress)
+    feats = cached_features(paths, spec, cache_dir, aug, aug.copies if aug else 0, seed, progress=progress, gain_db=gain_db)
     return ClipSet(
         features=feats,
         labels=np.array([LABELS.index(item.label) for item in items], dtype=np.int32),

@@ -1,0 +1,74 @@
+"""The run's two figures: accuracy against latency per format, and per-window latency of every runner."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from benchmarks.latency import KERAS_MODES
+from benchmarks.models import FORMATS, KERAS, NAMES
+
+#: The Keras point of the accuracy plot uses its compiled form: the fastest way to run it, so the fair one.
+KERAS_POINT = "keras tf.function"
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def accuracy_vs_latency(results: Mapping[str, Any], path: Path) -> None:
+    """Headline accuracy and UAR against median latency per window (1 thread), one point per format."""
+    plt = _pyplot()
+    timings = results["latency"]["1"]["timings"]
+    formats = results["accuracy"]["formats"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, fmt in enumerate(FORMATS):
+        x = timings[KERAS_POINT if fmt == KERAS else fmt]["median_ms"]
+        head = formats[fmt]["headline"]
+        ax.scatter(x, head["accuracy"], marker="o", color="tab:blue")
+        ax.scatter(x, head["uar"], marker="s", color="tab:orange")
+        # staggered labels: formats of equal accuracy and close latency would print over each other
+        ax.annotate(NAMES[fmt], (x, head["accuracy"]), textcoords="offset points", xytext=(4, -14 - 10 * (i % 2)), fontsize=8)
+    ax.scatter([], [], marker="o", color="tab:blue", label="headline accuracy")
+    ax.scatter([], [], marker="s", color="tab:orange", label="headline UAR")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(plt.matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(plt.matplotlib.ticker.ScalarFormatter())
+    ax.margins(x=0.15, y=0.25)
+    ax.set_xlabel(f"median latency per window, 1 thread, ms (log; Keras: {KERAS_POINT})")
+    ax.set_ylabel("file-level figure on the test split")
+    ax.set_title(f"Accuracy vs latency ({', '.join(results['accuracy']['headline_corpora'])} test files)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def latency_bars(results: Mapping[str, Any], path: Path) -> None:
+    """Median latency per window of every runner at each thread count, p90 as the error bar's top (log scale)."""
+    plt = _pyplot()
+    runs = results["latency"]
+    names = [*KERAS_MODES, *FORMATS[1:]]
+    width = 0.8 / len(runs)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for i, (threads, run) in enumerate(runs.items()):
+        medians = np.array([run["timings"][n]["median_ms"] for n in names])
+        p90 = np.array([run["timings"][n]["p90_ms"] for n in names])
+        x = np.arange(len(names)) + (i - (len(runs) - 1) / 2) * width
+        ax.bar(x, medians, width, yerr=[np.zeros_like(p90), p90 - medians], capsize=3, label=f"{threads} thread{'s' if threads != '1' else ''}")
+    ax.set_xticks(np.arange(len(names)), [NAMES.get(n, n) for n in names], rotation=20, ha="right")
+    ax.set_yscale("log")
+    ax.set_ylabel("ms per window (batch 1), median; bar to p90")
+    ax.set_title("Inference latency per window")
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
