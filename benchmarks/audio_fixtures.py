@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -12,7 +13,7 @@ from benchmarks.features import synthetic_speech
 from edge.audio import read_audio
 
 GAP_S = (0.5, 2.0)  # silence between utterances, drawn uniformly
-GAP_DBFS = -70.0  # level of the noise in the gaps: a quiet room, below the VAD's absolute floor
+GAP_DBFS = -70.0  # RMS level of the white noise in the gaps: a quiet room
 SYNTHETIC_EVERY = 4  # every 4th utterance is synthetic speech, the rest loop the real clips
 
 
@@ -52,3 +53,15 @@ def write_clips(clips: Sequence[np.ndarray], names: Sequence[str], folder: Path,
         sf.write(path, np.pad(clip[:length], (0, max(0, length - clip.size))), sample_rate, "PCM_16")
         written.append(path)
     return written
+
+
+def link_copies(paths: Sequence[Path], folder: Path, copies: int) -> list[Path]:
+    """The files plus ``copies - 1`` more names for each (hard links in ``folder/copyK/``): more files, no more disk."""
+    linked = list(paths)
+    for k in range(1, copies):
+        sub = folder / f"copy{k}"
+        sub.mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            os.link(path, sub / path.name)
+            linked.append(sub / path.name)
+    return linked

@@ -1,6 +1,7 @@
 """The results of one ``ser-bench`` run as a markdown page: targets first, then every section's table."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from benchmarks.features import LABELS as FEATURE_LABELS
@@ -88,9 +89,11 @@ def _latency(results: Mapping[str, Any]) -> list[str]:
     return [
         "## Inference latency per window (batch 1)",
         "",
-        f"One real window, {runs['1']['repeats']} interleaved rounds after {runs['1']['warmup']} warm-up per thread count; "
-        "each thread count in its own fresh process (TensorFlow fixes its thread pools at start). TFLite and ONNX through "
-        "`edge.model.load_model` (int8 quantisation of input and output included). Last column: speed relative to float32 TFLite.",
+        f"One real window, {runs['1']['repeats']} interleaved rounds after {runs['1']['warmup']} warm-up; each thread count "
+        "in its own fresh process (TensorFlow fixes its thread pools at start). The converted formats run through "
+        "`edge.model.load_model` (int8 quantisation of input and output included), interleaved in one loop before "
+        "TensorFlow is imported; the Keras modes in a loop of their own after it (between Keras calls, which sweep the "
+        "caches, the small models take 1.5-3x as long). Last column: speed relative to float32 TFLite.",
         "",
         *table(header, rows),
     ]
@@ -160,6 +163,7 @@ def _footprint(results: Mapping[str, Any]) -> list[str]:
         for name, p in start["processes"].items()
     ]
     score = results["score"]
+    copies = f" under {score['copies']} names each (hard links)" if score["copies"] > 1 else ""
     score_rows = [(j, f"{s['files_per_s']:.0f}", f"{s['files_per_s_per_core']:.0f}", f"{s['wall_s']:.2f}", f"{s['files_per_s_wall']:.0f}") for j, s in score["jobs"].items()]
     return [
         "## Footprint",
@@ -167,11 +171,12 @@ def _footprint(results: Mapping[str, Any]) -> list[str]:
         *table(("model file", "bytes", "of float32 TFLite"), size_rows),
         "",
         f"Fresh processes, medians of {start['rounds']} round(s); peak RSS from `wait4` (the process alone). "
-        f"`ser-edge predict` scores one {results['pipeline']['audio_s']:.0f} s clip and exits.",
+        f"`ser-edge predict` scores one file ({Path(start['audio']).name}) and exits.",
         "",
         *table(("process", "wall s", "peak RSS MB", "import s", "model load s"), start_rows),
         "",
-        f"`ser-edge score` on {score['files']} clips of {score['clip_s']:g} s (RAVDESS test split, 16-bit WAV), "
+        f"`ser-edge score` on {score['files']} files: {score['clips']} clips of {score['clip_s']:g} s (RAVDESS test split, "
+        f"16-bit WAV){copies}, "
         f"median of {score['rounds']} round(s). files/s: the command's own figure (scoring, worker start-up included); "
         "wall: the whole process.",
         "",

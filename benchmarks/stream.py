@@ -44,8 +44,8 @@ def memory_mb() -> dict[str, float]:
     return {"peak_mb": round(peak, 2), "current_mb": round(current, 2)}
 
 
-def _frames(audio: Path, rate: int) -> int:
-    """Samples the file gives at ``rate``."""
+def _samples_at(audio: Path, rate: int) -> int:
+    """How many samples the file gives at ``rate`` (to spread the memory readings)."""
     info = sf.info(str(audio))
     return round(info.frames * rate / info.samplerate)
 
@@ -60,7 +60,7 @@ def run(audio: Path, model_path: Path, threads: int = 1) -> dict[str, Any]:
     model_hop_ns: list[int] = []
     labels: Counter[str] = Counter()
     since_hop = pushed = samples = 0
-    total = _frames(audio, rate)
+    total = _samples_at(audio, rate)
     trace: list[dict[str, float]] = []
     started = time.perf_counter_ns()
     for block in file_source(str(audio), rate, block_s=BLOCK_S):

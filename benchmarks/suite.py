@@ -37,15 +37,16 @@ class Settings:
     feature_repeats: int
     soak_s: float
     startup_rounds: int
-    score_clips: int
+    score_clips: int  # distinct 3 s clips...
+    score_copies: int  # ...each under this many names: enough files that -j 2 is not all worker start-up
     score_rounds: int
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-FULL = Settings(name="full", test_files=None, latency_repeats=300, pipeline_repeats=200, feature_repeats=300, soak_s=3600.0, startup_rounds=5, score_clips=100, score_rounds=3)
-QUICK = Settings(name="quick", test_files=60, latency_repeats=100, pipeline_repeats=60, feature_repeats=50, soak_s=120.0, startup_rounds=2, score_clips=100, score_rounds=1)
+FULL = Settings(name="full", test_files=None, latency_repeats=300, pipeline_repeats=200, feature_repeats=300, soak_s=3600.0, startup_rounds=5, score_clips=100, score_copies=5, score_rounds=3)
+QUICK = Settings(name="quick", test_files=60, latency_repeats=100, pipeline_repeats=60, feature_repeats=50, soak_s=120.0, startup_rounds=2, score_clips=100, score_copies=1, score_rounds=1)
 
 Log = Callable[[str], None]
 
@@ -81,7 +82,7 @@ def run(paths: Mapping[str, Path], data: Path, split: Path, settings: Settings, 
         results["features"] = timed("features", lambda: features.run(settings.feature_repeats, clip, blas_threads=1))
         results["stream"] = timed("stream", lambda: _soak(paths[INT8_TFLITE], files, meta.features.sample_rate, settings.soak_s, scratch))
         results["startup"] = timed("startup", lambda: startup.run(paths[INT8_TFLITE], clip, settings.startup_rounds))
-        results["score"] = timed("score", lambda: _score(paths[INT8_TFLITE], headline[: settings.score_clips], meta.features.sample_rate, cores, settings.score_rounds, scratch))
+        results["score"] = timed("score", lambda: _score(paths[INT8_TFLITE], headline[: settings.score_clips], meta.features.sample_rate, cores, settings, scratch))
     results["sizes"] = startup.sizes(paths)
     results["targets"] = [target.to_dict() for target in evaluate(results)]
     results["run"] = {
@@ -115,8 +116,10 @@ def _soak(model: Path, files: accuracy.SplitFiles, rate: int, seconds: float, sc
     return {"audio": written, **results}
 
 
-def _score(model: Path, sources: list[str], rate: int, cores: int, rounds: int, scratch: Path) -> dict[str, Any]:
-    """``ser-edge score`` over a folder of the clips cut or padded to 3 s, with 1 and all cores."""
+def _score(model: Path, sources: list[str], rate: int, cores: int, settings: Settings, scratch: Path) -> dict[str, Any]:
+    """``ser-edge score`` over a folder of the clips cut or padded to 3 s (several names each), with 1 and all cores."""
     folder = scratch / "clips"
     clips = audio_fixtures.write_clips(audio_fixtures.read_clips(sources, rate), sources, folder, SCORE_CLIP_S, rate)
-    return {"clip_s": SCORE_CLIP_S, **throughput.run(folder, len(clips), model, sorted({1, cores}), rounds, scratch)}
+    files = audio_fixtures.link_copies(clips, folder, settings.score_copies)
+    figures = throughput.run(folder, len(files), model, sorted({1, cores}), settings.score_rounds, scratch)
+    return {"clip_s": SCORE_CLIP_S, "clips": len(clips), "copies": settings.score_copies, **figures}

@@ -75,6 +75,14 @@ def test_clips_are_cut_or_padded_to_length(tmp_path: Path) -> None:
     assert [sf.info(p).frames for p in paths] == [3 * rate, 3 * rate]
 
 
+def test_copies_are_more_names_for_the_same_files(tmp_path: Path) -> None:
+    clip = tmp_path / "a.wav"
+    clip.write_bytes(b"RIFF")
+    linked = audio_fixtures.link_copies([clip], tmp_path, copies=3)
+    assert [p.relative_to(tmp_path).as_posix() for p in linked] == ["a.wav", "copy1/a.wav", "copy2/a.wav"]
+    assert all(p.samefile(clip) for p in linked)
+
+
 def test_measure_reports_the_childs_own_peak_memory() -> None:
     ballast = np.ones(200 * 2**20 // 8)  # 200 MB in this process must not show up as the child's
     measured = measure([sys.executable, "-c", "print('hi')"])
@@ -124,7 +132,8 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory, ser_data: Path) -> Itera
             pytest.fail(message)
         pytest.skip(message)
     out = tmp_path_factory.mktemp("bench")
-    command = [sys.executable, "-m", "benchmarks.cli", "--quick", "--data", str(ser_data), "-o", str(out)]
+    script = Path(sys.executable).with_name("ser-bench")
+    command = [*([str(script)] if script.is_file() else [sys.executable, "-m", "benchmarks.cli"]), "--quick", "--data", str(ser_data), "-o", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     yield out
