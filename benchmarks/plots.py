@@ -11,6 +11,7 @@ from benchmarks.models import FORMATS, KERAS, NAMES
 
 #: The Keras point of the accuracy plot uses its compiled form: the fastest way to run it, so the fair one.
 KERAS_POINT = "keras tf.function"
+LABEL_OFFSETS = (-14, -26, 6)  # points, cycled over the formats so neighbours' labels do not overlap
 
 
 def _pyplot() -> Any:
@@ -34,12 +35,14 @@ def accuracy_vs_latency(results: Mapping[str, Any], path: Path) -> None:
         ax.scatter(x, head["accuracy"], marker="o", color="tab:blue")
         ax.scatter(x, head["uar"], marker="s", color="tab:orange")
         # staggered labels: formats of equal accuracy and close latency would print over each other
-        ax.annotate(NAMES[fmt], (x, head["accuracy"]), textcoords="offset points", xytext=(4, -14 - 10 * (i % 2)), fontsize=8)
+        ax.annotate(NAMES[fmt], (x, head["accuracy"]), textcoords="offset points", xytext=(4, LABEL_OFFSETS[i % 3]), fontsize=8)
     ax.scatter([], [], marker="o", color="tab:blue", label="headline accuracy")
     ax.scatter([], [], marker="s", color="tab:orange", label="headline UAR")
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(plt.matplotlib.ticker.ScalarFormatter())
-    ax.xaxis.set_minor_formatter(plt.matplotlib.ticker.ScalarFormatter())
+    ticker = plt.matplotlib.ticker
+    ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.margins(x=0.15, y=0.25)
     ax.set_xlabel(f"median latency per window, 1 thread, ms (log; Keras: {KERAS_POINT})")
     ax.set_ylabel("file-level figure on the test split")

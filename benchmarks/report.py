@@ -32,7 +32,7 @@ def markdown(results: Mapping[str, Any], images: Sequence[str] = ()) -> str:
     lines = [
         f"# ser-bench results ({run['settings']['name']} run)",
         "",
-        f"{host['date']}, model {run['model_version']}, on {host['cpu']} ({host['usable_cores']} usable cores), "
+        f"{host['date']}, model {run['model_version']} (Keras file sha256 {run['keras_sha256'][:12]}), on {host['cpu']} ({host['usable_cores']} usable cores), "
         f"Python {host['python']}. Whole run {run['seconds']:.0f} s. Load average at start "
         f"{host['load_average'][0]:.2f}, at end {run['load_average_end'][0]:.2f} (a busy machine makes every time longer). "
         "What is compared is timed interleaved in one loop; figures are medians (p90 where given).",

@@ -46,7 +46,7 @@ class Settings:
 
 
 FULL = Settings(name="full", test_files=None, latency_repeats=300, pipeline_repeats=200, feature_repeats=300, soak_s=3600.0, startup_rounds=5, score_clips=100, score_copies=5, score_rounds=3)
-QUICK = Settings(name="quick", test_files=60, latency_repeats=100, pipeline_repeats=60, feature_repeats=50, soak_s=120.0, startup_rounds=2, score_clips=100, score_copies=1, score_rounds=1)
+QUICK = Settings(name="quick", test_files=60, latency_repeats=60, pipeline_repeats=40, feature_repeats=50, soak_s=120.0, startup_rounds=2, score_clips=100, score_copies=1, score_rounds=1)
 
 Log = Callable[[str], None]
 
@@ -89,6 +89,7 @@ def run(paths: Mapping[str, Path], data: Path, split: Path, settings: Settings, 
         "settings": settings.to_dict(),
         "models": {fmt: str(path) for fmt, path in paths.items()},
         "model_version": meta.version,
+        "keras_sha256": meta.model_sha256,
         "data": str(data),
         "split": str(split),
         "sample_clip": str(clip),

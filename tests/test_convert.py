@@ -295,7 +295,7 @@ def test_calibration_windows_from_real_training_split(ser_data, tmp_path):
     save_split(make_split(items), tmp_path / "split.json")
     meta = ModelMeta(labels=LABELS, features=FeatureSpec(lifter=0, log_floor=1e-10), window=WindowSpec())
     windows = calibration_from_split(ser_data, tmp_path / "split.json", meta, count=12, seed=0)
-    assert windows.windows.shape == (12, 300, 40) and windows.windows.dtype == np.float32
+    assert windows.windows.shape == (12, meta.window.frames, meta.features.n_mfcc) and windows.windows.dtype == np.float32
     assert len(windows.files) == 12 and np.isfinite(windows.windows).all()
     train = set(split_files(ser_data, tmp_path / "split.json", "train", LABELS)[0])
     assert set(windows.files) <= train

@@ -1,0 +1,31 @@
+"""The built wheel carries the shipped models and example clips: `ser-edge predict --examples` works from it."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_wheel_ships_models_and_runs_outside_the_checkout(tmp_path: Path) -> None:
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(REPO)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert build.returncode == 0, build.stderr
+    wheel = next((tmp_path / "dist").glob("ser_edge-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"edge/models/ser_cnn.int8.tflite", "edge/models/ser_cnn.int8.tflite.json", "edge/models/examples/README.md"} <= names
+    assert not any(n.endswith((".keras", "split.json")) for n in names)  # training artefacts stay in the repo
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)], check=True, timeout=300)
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    run = subprocess.run([sys.executable, "-m", "edge", "predict", "--examples", "--json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(line) for line in run.stdout.splitlines()]
+    assert len(rows) == 7 and all(row["path"].startswith(str(target)) for row in rows)
+    assert all(row["label"] in row["probabilities"] for row in rows)
