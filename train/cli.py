@@ -65,7 +65,7 @@ def _load(root: str, corpora: Sequence[str] | None) -> list[Item]:
     loaded = load_corpora(root, corpora or None)
     summary = loaded.summary()
     for name, info in summary["corpora"].items():
-        _log(f"{name}: {info['items']} files, {info['speakers']} speakers, folder {info['folder']}")
+        _log(f"{name}: {info['items']} files, {len(info['speakers'])} speakers, folder {info['folder']}")
     if loaded.skipped:
         _log(f"skipped {len(loaded.skipped)} files whose names do not parse, e.g. {loaded.skipped[0][0]}: {loaded.skipped[0][1]}")
     return loaded.items
