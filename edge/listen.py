@@ -41,6 +41,7 @@ def _until(blocks: Iterable[Block], duration_s: float | None, sample_rate: int) 
 @model_options
 @click.option("--device", help="Input device name or index (see --list-devices) [default: the system default].")
 @click.option("--list-devices", is_flag=True, help="List input devices and exit.")
+@click.option("--capture-rate", type=click.IntRange(8000, 192000), help="Record at this rate and resample [default: 16 kHz if the device offers it, else its own rate].")
 @click.option("--input", "input_file", type=click.Path(dir_okay=False), help="Replay this audio file instead of the microphone.")
 @click.option("--realtime/--fast", default=True, show_default=True, help="With --input: pace the file at real time, or as fast as possible.")
 @click.option("--hop", default=0.5, show_default=True, help="Seconds between results.")
@@ -49,7 +50,7 @@ def _until(blocks: Iterable[Block], duration_s: float | None, sample_rate: int) 
 @click.option("--smoothing-hops", default=3, show_default=True, help="Hops the smoothing spans.")
 @click.option("--min-confidence", default=0.35, show_default=True, help="Below this the label is 'uncertain'.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per hop on stdout, then a summary object.")
-def listen(model_path, backend, threads, device, list_devices, input_file, realtime, hop, duration, smoothing, smoothing_hops, min_confidence, as_json) -> None:
+def listen(model_path, backend, threads, device, list_devices, capture_rate, input_file, realtime, hop, duration, smoothing, smoothing_hops, min_confidence, as_json) -> None:
     """Listen continuously and report the emotion every --hop seconds.
 
     Silent hops are reported as 'silence', low-confidence ones as 'uncertain'.
@@ -77,7 +78,7 @@ def listen(model_path, backend, threads, device, list_devices, input_file, realt
     except ValueError as exc:
         raise click.UsageError(str(exc))
     rate = model.meta.features.sample_rate
-    mic = None if input_file else Microphone(rate, device)
+    mic = None if input_file else Microphone(rate, device, capture_rate=capture_rate or 0)
     results: list[HopResult] = []
     live = sys.stdout.isatty() and not as_json
 

@@ -70,8 +70,8 @@ class Microphone:
     device: str | int | None = None
     block_s: float = 0.1
     timeout_s: float = 5.0  # no audio for this long means the device is gone
+    capture_rate: int = 0  # 0: the model's rate if the device offers it, else the device's default rate
     overflows: int = 0
-    capture_rate: int = 0
     _queue: queue.Queue = field(default_factory=lambda: queue.Queue(maxsize=200))
 
     def _callback(self, indata, frames, time_info, status) -> None:
@@ -84,7 +84,7 @@ class Microphone:
     def blocks(self) -> Iterator[Block]:
         """Open the stream and yield audio until the caller stops iterating."""
         sd = _sounddevice()
-        self.capture_rate = capture_rate(self.device, self.sample_rate)
+        self.capture_rate = self.capture_rate or capture_rate(self.device, self.sample_rate)
         resampler = Resampler(self.capture_rate, self.sample_rate) if self.capture_rate != self.sample_rate else None
         try:
             stream = sd.InputStream(

@@ -68,10 +68,11 @@ def _most_confident_example(env: dict[str, str]) -> tuple[Path, str]:
     return Path(best["path"]), best["label"]
 
 
-def test_listen_hears_a_clip_played_into_the_sink(pulse: dict[str, str]) -> None:
+@pytest.mark.parametrize("capture", [[], ["--capture-rate", "48000"]], ids=["16kHz", "48kHz-resampled"])
+def test_listen_hears_a_clip_played_into_the_sink(pulse: dict[str, str], capture: list[str]) -> None:
     clip, expected = _most_confident_example(pulse)
     listen = subprocess.Popen(
-        [sys.executable, "-m", "edge", "listen", "--json", "--duration", "9", "--smoothing", "none", "--min-confidence", "0"],
+        [sys.executable, "-m", "edge", "listen", "--json", "--duration", "9", "--smoothing", "none", "--min-confidence", "0", *capture],
         env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -81,6 +82,7 @@ def test_listen_hears_a_clip_played_into_the_sink(pulse: dict[str, str]) -> None
         while "listening" not in line and time.monotonic() < deadline and listen.poll() is None:
             line = listen.stderr.readline()
         assert "listening" in line, f"listen never started: {line!r} {listen.stderr.read() if listen.poll() is not None else ''}"
+        assert f"at {capture[1] if capture else 16000} Hz" in line, line
         time.sleep(1.5)  # let the silence floor settle
         subprocess.run(["paplay", "--device=vsink", str(clip)], env=pulse, check=True, timeout=30)
         stdout, stderr = listen.communicate(timeout=60)

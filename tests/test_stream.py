@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -142,3 +145,20 @@ def test_listen_bad_input_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_bad_stream_settings_are_usage_errors() -> None:
     result = CliRunner().invoke(main, ["listen", "--input", str(example_clips()[0]), "--hop", "0"])
     assert result.exit_code == 2
+
+
+def test_listen_ctrl_c_stops_cleanly_with_a_summary() -> None:
+    """SIGINT during a real-time replay: partial results stay on stdout, a summary follows, exit status 130."""
+    listen = subprocess.Popen(
+        [sys.executable, "-m", "edge", "listen", "--input", str(example_clips()[3]), "--realtime", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    line = listen.stderr.readline()
+    assert "listening" in line, line
+    time.sleep(2.2)
+    listen.send_signal(signal.SIGINT)
+    stdout, stderr = listen.communicate(timeout=30)
+    assert listen.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    lines = [json.loads(x) for x in stdout.splitlines()]
+    assert "summary" in lines[-1] and lines[-1]["summary"]["hops"] == len(lines) - 1 >= 1

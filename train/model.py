@@ -98,6 +98,7 @@ def build(arch: str, frames: int, coefs: int, n_classes: int, **kwargs) -> keras
 
 def calibrated(logits_model: keras.Model, temperature: float) -> keras.Model:
     """The shipped form: logits divided by the fitted temperature, then softmax, inside the model."""
-    scaled = layers.Rescaling(1.0 / temperature, name="temperature")(logits_model.output)
-    probs = layers.Softmax(name="probabilities")(scaled)
+    # float32 even under a mixed-precision policy, so probabilities are not computed in float16.
+    scaled = layers.Rescaling(1.0 / temperature, name="temperature", dtype="float32")(logits_model.output)
+    probs = layers.Softmax(name="probabilities", dtype="float32")(scaled)
     return keras.Model(logits_model.input, probs, name=logits_model.name)
