@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import importlib
 import json
 import os
@@ -31,7 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmarks.timing import stats as timing_stats, warmup_rounds
+from benchmarks.timing import interleaved, stats as timing_stats, warmup_rounds
 from edge.audio import read_audio
 from edge.features import FeatureSpec, StreamingMFCC, mfcc
 
@@ -142,26 +141,11 @@ def _run(repeats: int, clip: Clip, blas_note: str) -> dict[str, Any]:
     block = round(BLOCK_SECONDS * SAMPLE_RATE)
     blocks = [x[i : i + block] for i in range(0, x.size, block)]
     extractor = StreamingMFCC(SPEC)
-    names = list(methods) + ["stream"]
-    times: dict[str, list[int]] = {name: [] for name in names}
     warmup = warmup_rounds(repeats)
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        for round_index in range(warmup + repeats):
-            shift = round_index % len(names)
-            for name in names[shift:] + names[:shift]:
-                if name == "stream":
-                    elapsed = _stream_blocks(extractor, blocks)
-                else:
-                    start = time.perf_counter_ns()
-                    methods[name]()
-                    elapsed = [time.perf_counter_ns() - start]
-                if round_index >= warmup:
-                    times[name] += elapsed
-    finally:
-        if gc_was_enabled:
-            gc.enable()
+    block_times: list[int] = []  # per pushed block, every round; the warm-up rounds' are dropped below
+    calls: dict[str, Callable[[], object]] = {**methods, "stream": lambda: block_times.extend(_stream_blocks(extractor, blocks))}
+    times = interleaved(calls, repeats, warmup)
+    times["stream"] = block_times[warmup * len(blocks) :]
     stats = {name: timing_stats(ns) for name, ns in times.items()}
     ours = stats["ours"]["median_ms"]
     return {
