@@ -61,13 +61,14 @@ def main() -> None:
 @click.option("--examples", is_flag=True, help="Also score the shipped example clips (RAVDESS, CC BY-NC-SA 4.0).")
 @model_options
 @click.option("-k", "--top-k", default=3, show_default=True, type=click.IntRange(1), help="How many labels to show per file.")
-@click.option("--segments", is_flag=True, help="Also show each model window of the file (3 s every 1 s with the default model).")
+@click.option("--segments", is_flag=True, help="Also show each model window of the file (2 s every 1 s with the default model).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line on stdout, errors included.")
 @click.pass_context
 def predict(ctx: click.Context, files: tuple[str, ...], examples: bool, model_path: str | None, backend: str | None, threads: int, top_k: int, segments: bool, as_json: bool) -> None:
     """Print the emotion of each audio FILE.
 
-    FILE may be WAV, FLAC, OGG, MP3 or AIFF, at any rate, mono or stereo. Each line shows the file, its most likely emotion with its probability, the
+    FILE may be WAV, FLAC, OGG, MP3 or AIFF, at any rate, mono or stereo. Each
+    line shows the file, its most likely emotion with its probability, the
     next likeliest ones (--top-k) and the duration. A file whose peak level stays
     below -60 dBFS is reported as "silence". A file that cannot be scored is
     reported on stderr (in the JSON object's "error" with --json) and the others
@@ -123,7 +124,7 @@ def _result_line(result: FileResult, top_k: int) -> str:
 @click.option("--ext", default=",".join(DEFAULT_EXTENSIONS), show_default=True, help="Extensions of the files to score inside folders, comma-separated.")
 @click.option("-j", "--jobs", type=click.IntRange(1), help=f"Worker processes [default: all cores, {usable_cores()} here].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run: keep OUTPUT's rows, score only the files it lacks.")
-@click.option("--segments", is_flag=True, help="Also record each model window of every file (3 s every 1 s with the default model).")
+@click.option("--segments", is_flag=True, help="Also record each model window of every file (2 s every 1 s with the default model).")
 @click.option("--labels", "labels_csv", type=click.Path(exists=True, dir_okay=False), help="CSV with path,label columns (paths absolute or relative to here): the truth to compare with [default: from corpus file names].")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Folder for summary.json and, with truth and matplotlib, confusion.png.")
 @model_options
