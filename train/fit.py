@@ -144,44 +144,38 @@ def headline_mask(corpora: Sequence[str]) -> np.ndarray:
     return mask if mask.any() else np.ones(len(corpora), dtype=bool)
 
 
+def _report(truth: np.ndarray, probs: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    rep = classification_report(truth, probs.argmax(axis=1), labels)
+    rep["ece"] = expected_calibration_error(probs, truth)
+    return rep
+
+
 def report_clips(probs: np.ndarray, clips: ClipSet, labels: Sequence[str]) -> dict[str, Any]:
-    """File-level report from clip probabilities: overall, headline (no TESS), per corpus, with ECE."""
-    pred = probs.argmax(axis=1)
+    """File-level report from clip probabilities: overall, headline (no TESS), per corpus, each with ECE."""
     corpora = np.asarray(clips.corpora)
-    report = classification_report(clips.labels, pred, labels)
-    report["ece"] = expected_calibration_error(probs, clips.labels)
-    report["per_corpus"] = {}
-    for corpus in sorted(set(clips.corpora)):
-        sel = corpora == corpus
-        sub = classification_report(clips.labels[sel], pred[sel], labels)
-        sub["ece"] = expected_calibration_error(probs[sel], clips.labels[sel])
-        report["per_corpus"][corpus] = sub
+    report = _report(clips.labels, probs, labels)
+    report["per_corpus"] = {c: _report(clips.labels[corpora == c], probs[corpora == c], labels) for c in sorted(set(clips.corpora))}
     head = headline_mask(clips.corpora)
-    report["headline"] = classification_report(clips.labels[head], pred[head], labels)
-    report["headline"]["ece"] = expected_calibration_error(probs[head], clips.labels[head])
+    report["headline"] = _report(clips.labels[head], probs[head], labels)
     report["headline"]["corpora"] = sorted(set(corpora[head]))
     return report
 
 
-class ValidationMetrics:
-    """Keras callback factory: file-level validation UAR/accuracy added to the epoch logs."""
+def validation_callback(windows: np.ndarray, owner: np.ndarray, clips: ClipSet, labels: Sequence[str]):
+    """A Keras callback adding file-level validation UAR and accuracy (headline clips) to each epoch's logs."""
+    import keras
 
-    @staticmethod
-    def make(clips: ClipSet, window: WindowSpec, labels: Sequence[str]):
-        import keras
+    head = headline_mask(clips.corpora)
 
-        windows, owner = all_windows(clips, window)
-        head = headline_mask(clips.corpora)
+    class ClipMetrics(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logits = self.model.predict(windows, batch_size=256, verbose=0)
+            pred = clip_probabilities(softmax(logits), owner, len(clips.labels)).argmax(axis=1)
+            rep = classification_report(clips.labels[head], pred[head], labels)
+            logs["val_clip_uar"] = rep["uar"]
+            logs["val_clip_accuracy"] = rep["accuracy"]
 
-        class _Callback(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                logits = self.model.predict(windows, batch_size=256, verbose=0)
-                pred = clip_probabilities(softmax(logits), owner, len(clips.labels)).argmax(axis=1)
-                rep = classification_report(clips.labels[head], pred[head], labels)
-                logs["val_clip_uar"] = rep["uar"]
-                logs["val_clip_accuracy"] = rep["accuracy"]
-
-        return _Callback()
+    return ClipMetrics()
 
 
 def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainConfig, out_dir: Path, log: Log = print):
@@ -235,7 +229,7 @@ def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainC
     out_dir.mkdir(parents=True, exist_ok=True)
     best_path = out_dir / "best.weights.h5"
     callbacks = [
-        ValidationMetrics.make(val, cfg.window, labels),
+        validation_callback(val_x, val_owner, val, labels),
         keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_clip_uar", mode="max", save_best_only=True, save_weights_only=True),
         keras.callbacks.EarlyStopping(monitor="val_clip_uar", mode="max", patience=cfg.patience),
         keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard")),
