@@ -16,7 +16,7 @@ import soxr
 class AugmentConfig:
     """Ranges the waveform perturbations are drawn from (uniformly)."""
 
-    copies: int = 2  # augmented copies per training clip, besides the clean one
+    copies: int = 4  # augmented copies per training clip, besides the clean one
     snr_db: tuple[float, float] = (5.0, 30.0)
     gain_db: tuple[float, float] = (-9.0, 6.0)
     speed: tuple[float, float] = (0.9, 1.1)  # resampling factor: changes tempo and pitch together

@@ -106,7 +106,7 @@ def _training_options(command):
         click.option("--width", default=96, show_default=True, help="Filters of the first conv layer."),
         click.option("--dropout", default=0.2, show_default=True),
         click.option("--mixup", default=0.0, show_default=True, help="Mixup Beta(a, a) parameter; 0 disables."),
-        click.option("--copies", default=2, show_default=True, help="Augmented copies of each training clip."),
+        click.option("--copies", default=4, show_default=True, help="Augmented copies of each training clip."),
         click.option("--frame-ms", default=50.0, show_default=True, help="MFCC analysis frame length (50 ms resolves pitch harmonics)."),
         click.option("--n-fft", default=1024, show_default=True),
         click.option("--n-mels", default=80, show_default=True),
