@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from edge.model import LoadedModel, load_model
-from edge.model_meta import ModelMeta
+from edge.model_meta import ModelMeta, sidecar_path
 
 #: File suffix after the stem, in report order; the Keras float model is the reference.
 FORMATS = ("keras", "float32.tflite", "int8.tflite", "onnx", "int8.onnx")
@@ -27,7 +27,7 @@ def model_paths(folder: str | Path, stem: str = DEFAULT_STEM) -> dict[str, Path]
 
 def missing(paths: Mapping[str, Path]) -> list[str]:
     """Model files (and sidecars) that do not exist, so a run can refuse at once rather than after minutes."""
-    needed = [p for path in paths.values() for p in (path, Path(f"{path}.json"))]
+    needed = [p for path in paths.values() for p in (path, sidecar_path(path))]
     return [str(p) for p in needed if not p.is_file()]
 
 

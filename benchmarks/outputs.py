@@ -1,13 +1,12 @@
 """Writing one run's results: JSON, the markdown page and its two PNG figures, side by side in one folder."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
 from benchmarks import plots
 from benchmarks.report import markdown
-from edge.model_meta import write_text_atomic
+from edge.model_meta import write_json_atomic, write_text_atomic
 
 #: Output stem per settings name: a full run is the one the repository keeps as ``latest``.
 STEMS = {"full": "latest", "quick": "quick"}
@@ -20,6 +19,6 @@ def write(results: Mapping[str, Any], folder: Path) -> list[Path]:
     images = {f"{stem}_accuracy_vs_latency.png": plots.accuracy_vs_latency, f"{stem}_latency.png": plots.latency_bars}
     for name, draw in images.items():
         draw(results, folder / name)
-    write_text_atomic(folder / f"{stem}.json", json.dumps(results, indent=2) + "\n")
+    write_json_atomic(folder / f"{stem}.json", results)
     write_text_atomic(folder / f"{stem}.md", markdown(results, list(images)))
     return [folder / f"{stem}.json", folder / f"{stem}.md", *(folder / name for name in images)]

@@ -7,12 +7,18 @@ from pathlib import Path
 
 import click
 
-from convert.data import WindowSet, calibration_from_folder, calibration_from_split, test_set
+from convert.data import (
+    WindowSet,
+    calibration_from_folder,
+    calibration_from_split,
+    test_set,
+)
 from convert.errors import ConvertError
 from convert.formats import ALL, DEFAULT, FORMATS
 from convert.outputs import output_paths
 from convert.quiet import captured_output
-from edge.model_meta import ModelMeta, write_text_atomic
+from convert.verify import Criteria
+from edge.model_meta import ModelMeta, write_json_atomic
 
 DATA_ENV = "SER_DATA"
 REPORT_NAME = "conversion_report.json"
@@ -89,9 +95,9 @@ shape or label mismatch, no calibration or test data.
 @click.option("--calibration-windows", default=300, show_default=True, type=click.IntRange(1), help="Representative windows for int8.")
 @click.option("--seed", default=0, show_default=True, help="Seed choosing the calibration files.")
 @click.option("--no-verify", is_flag=True, help="Write outputs without checking them against Keras.")
-@click.option("--max-diff", default=1e-3, show_default=True, help="Float formats: largest allowed |probability difference|.")
-@click.option("--min-agreement", default=0.97, show_default=True, help="Quantised formats: smallest allowed top-1 agreement on windows.")
-@click.option("--max-accuracy-drop", default=1.0, show_default=True, help="Quantised formats: largest allowed file accuracy loss, in points.")
+@click.option("--max-diff", default=Criteria.max_abs_diff, show_default=True, help="Float formats: largest allowed |probability difference|.")
+@click.option("--min-agreement", default=Criteria.min_agreement, show_default=True, help="Quantised formats: smallest allowed top-1 agreement on windows.")
+@click.option("--max-accuracy-drop", default=Criteria.max_accuracy_drop_pp, show_default=True, help="Quantised formats: largest allowed file accuracy loss, in points.")
 @click.option("--model-version", help="Version stamped on the outputs (plus '+<format>') [default: the Keras model's].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
 def main(model_path, output, data_root, split_file, calibration_audio, calibration_windows, seed, no_verify,
@@ -115,7 +121,6 @@ def main(model_path, output, data_root, split_file, calibration_audio, calibrati
     with captured_output():  # tf2onnx and onnxruntime log at import
         from convert.pipeline import Job, convert_format, keras_reference
         from convert.report import report_dict, table
-        from convert.verify import Criteria
 
     job = Job(
         source=source, version=model_version or source.meta.version, calibration=calibration, test=test,
@@ -127,7 +132,7 @@ def main(model_path, output, data_root, split_file, calibration_audio, calibrati
         _log(f"converting {fmt.name} -> {paths[fmt.name]}")
         results.append(convert_format(fmt, job, paths[fmt.name]))
     report = report_dict(job, results)
-    write_text_atomic(folder / REPORT_NAME, json.dumps(report, indent=2) + "\n")
+    write_json_atomic(folder / REPORT_NAME, report)
     click.echo(json.dumps(report, indent=2) if as_json else table(report, results))
     if not report["passed"]:
         raise SystemExit(EXIT_FAILED)

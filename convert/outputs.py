@@ -1,14 +1,12 @@
 """Where converted models go, and writing them so a reader never sees a half-written or failed model as good."""
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 from typing import Sequence
 
 from convert.errors import ConvertError
 from convert.formats import Format
-from edge.model_meta import ModelMeta, sidecar_path, write_sidecar
+from edge.model_meta import ModelMeta, sidecar_path, write_bytes_atomic, write_sidecar
 
 FAILED_SUFFIX = ".failed"
 MODEL_SUFFIXES = (".tflite", ".onnx")
@@ -26,20 +24,6 @@ def output_paths(source: Path, formats: Sequence[Format], output: str | None) ->
         return folder.parent, {formats[0].name: folder}
     folder.mkdir(parents=True, exist_ok=True)
     return folder, {f.name: folder / f.filename(source) for f in formats}
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file, fsync and rename; the file gets the usual umask permissions."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def failed_path(path: Path) -> Path:

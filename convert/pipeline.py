@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tempfile
 import time
 from dataclasses import dataclass
@@ -40,6 +41,11 @@ class Job:
     reference: np.ndarray | None  # Keras probabilities on the test windows
     criteria: Criteria
 
+    @functools.cached_property
+    def float_onnx(self) -> bytes:
+        """The tf2onnx export, made once for both ONNX formats."""
+        return to_onnx(self.source.model)
+
 
 @dataclass(frozen=True)
 class Result:
@@ -72,8 +78,7 @@ def build(fmt: Format, job: Job) -> bytes:
     windows = job.calibration.windows if fmt.calibrated else None
     if fmt.backend == "tflite":
         return to_tflite(job.source.model, fmt.name, windows)
-    float_model = to_onnx(job.source.model)
-    return quantize_onnx(float_model, windows) if fmt.calibrated else float_model
+    return quantize_onnx(job.float_onnx, windows) if fmt.calibrated else job.float_onnx
 
 
 def converted_meta(fmt: Format, job: Job, figures: Figures | None) -> ModelMeta:

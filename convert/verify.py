@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from convert.data import WindowSet
+from train.fit import clip_probabilities
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,7 @@ def io_types(path: Path, backend: str) -> tuple[str, str]:
 
 def file_accuracy(probs: np.ndarray, test: WindowSet) -> float:
     """Accuracy of the runtime's file rule: mean window probabilities per file, then argmax."""
-    sums = np.zeros((len(test.files), probs.shape[1]))
-    np.add.at(sums, test.owner, probs)
-    return float(np.mean(sums.argmax(axis=1) == test.labels))
+    return float(np.mean(clip_probabilities(probs, test.owner, len(test.files)).argmax(axis=1) == test.labels))
 
 
 def judge(

@@ -8,10 +8,11 @@ metadata is missing, malformed or bound to other bytes.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -68,11 +69,11 @@ class ModelMeta:
                 training=dict(data.get("training", {})),
                 model_sha256=str(data.get("model_sha256", "")),
             )
+        except ModelMetaError:
+            raise
         except KeyError as exc:
             raise ModelMetaError(f"metadata lacks the field {exc.args[0]!r}") from None
         except (TypeError, ValueError) as exc:
-            if isinstance(exc, ModelMetaError):
-                raise
             raise ModelMetaError(f"metadata is malformed: {exc}") from None
 
     def to_json(self) -> str:
@@ -80,7 +81,7 @@ class ModelMeta:
 
     def bound_to(self, model_path: str | os.PathLike) -> "ModelMeta":
         """A copy bound to the current bytes of ``model_path``."""
-        return ModelMeta(**{**self.__dict__, "model_sha256": file_sha256(model_path)})
+        return dataclasses.replace(self, model_sha256=file_sha256(model_path))
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -95,24 +96,29 @@ def sidecar_path(model_path: str | os.PathLike) -> Path:
     return Path(str(model_path) + ".json")
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write a text file via a temporary file and rename, so readers never see half a file."""
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write via a temporary file, fsync and rename, so readers never see half a file; usual umask permissions."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """``write_bytes_atomic`` for UTF-8 text."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any, sort_keys: bool = False) -> None:
+    """Indented JSON (NumPy scalars as floats), written atomically."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=sort_keys, default=float) + "\n")
 
 
 def write_sidecar(model_path: str | os.PathLike, meta: ModelMeta) -> ModelMeta:

@@ -8,18 +8,19 @@ files that have a truth label among the model's labels and were scored
 from __future__ import annotations
 
 import importlib.util
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from edge.metrics import classification_report
 from edge.model import LoadedModel
-from edge.model_meta import write_text_atomic
+from edge.model_meta import write_json_atomic
 from edge.result_files import Outcome
 from edge.scoring import SILENCE
 from edge.truth import path_key
-from train.report import save_confusion_plot  # NumPy only; matplotlib is imported inside the plot
+from train.report import (
+    save_confusion_plot,  # NumPy only; matplotlib is imported inside the plot
+)
 
 
 def summarise(
@@ -97,7 +98,7 @@ def write_report(summary: Mapping[str, Any], folder: str | Path) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "summary.json"]
-    write_text_atomic(written[0], json.dumps(summary, indent=2) + "\n")
+    write_json_atomic(written[0], summary)
     truth = summary["truth"]
     if truth and truth["n"] and importlib.util.find_spec("matplotlib") is not None:
         written.append(folder / "confusion.png")

@@ -66,6 +66,12 @@ def trim_bounds(feats: np.ndarray, spec: WindowSpec) -> tuple[int, int]:
     return int(loud[0]), int(loud[-1]) + 1
 
 
+def trim(feats: np.ndarray, spec: WindowSpec) -> np.ndarray:
+    """The frames left after dropping quiet edges (see ``trim_bounds``)."""
+    start, stop = trim_bounds(feats, spec)
+    return feats[start:stop]
+
+
 def window_starts(n_frames: int, spec: WindowSpec) -> np.ndarray:
     """Start frame of each window over a clip of ``n_frames`` (one window for a short clip)."""
     if n_frames <= spec.frames:

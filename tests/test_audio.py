@@ -8,15 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
+from helpers import sine, write
 
 from edge.audio import (
     AudioCorrupt,
     AudioEmpty,
     AudioError,
     AudioIsDirectory,
-    AudioNoSamples,
     AudioNonFinite,
+    AudioNoSamples,
     AudioNotFound,
     AudioPermissionDenied,
     AudioTooShort,
@@ -26,15 +26,6 @@ from edge.audio import (
     iter_blocks,
     read_audio,
 )
-
-
-def sine(freq: float, rate: int, seconds: float, amplitude: float = 0.5) -> np.ndarray:
-    return (amplitude * np.sin(2 * np.pi * freq * np.arange(round(rate * seconds)) / rate)).astype(np.float32)
-
-
-def write(path: Path, data: np.ndarray, rate: int = 16000, **kwargs) -> Path:
-    sf.write(path, data, rate, **kwargs)
-    return path
 
 
 def tone(x: np.ndarray, rate: int) -> tuple[float, float]:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any, Iterator
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import skip_or_fail
 
 from benchmarks import audio_fixtures, report, targets, timing
 from benchmarks.accuracy import SplitFiles
@@ -127,10 +127,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory, ser_data: Path) -> Itera
     """Output folder of one ``ser-bench --quick`` run against the shipped models."""
     absent = missing(model_paths(shipped_folder()))
     if absent:
-        message = f"shipped models missing: {', '.join(absent)}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(f"shipped models missing: {', '.join(absent)}")
     out = tmp_path_factory.mktemp("bench")
     script = Path(sys.executable).with_name("ser-bench")
     command = [*([str(script)] if script.is_file() else [sys.executable, "-m", "benchmarks.cli"]), "--quick", "--data", str(ser_data), "-o", str(out)]

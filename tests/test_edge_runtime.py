@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
+from helpers import write
 
 import edge.batch
 import edge.cli
@@ -35,8 +36,8 @@ from edge.scoring import SILENCE, score_file
 from edge.shipped import example_clips, shipped_folder
 from edge.truth import path_key, truth_from_names
 from edge.windows import WindowSpec, clip_window_batches, clip_windows, normalise
+from train.corpora import LABELS
 
-LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 SPEC = FeatureSpec(n_mels=26, n_mfcc=13)
 WINDOW = WindowSpec(frames=100, hop_frames=50)  # 1 s windows every 0.5 s keep the nets tiny
 META = ModelMeta(labels=LABELS, features=SPEC, window=WINDOW, version="test")
@@ -86,11 +87,6 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     np.save(folder / "keras.npy", net.predict(windows(12), verbose=0))
     return {"tflite": tflite, "onnx": onnx_path, "bare_onnx": bare, "keras_out": folder / "keras.npy"}
-
-
-def write(path: Path, samples: np.ndarray, rate: int = 16000, **kwargs) -> Path:
-    sf.write(path, samples, rate, **kwargs)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +233,7 @@ def test_missing_runtime_is_a_model_error(models: dict[str, Path], monkeypatch: 
         load_model(models["onnx"])
 
 
-def test_default_model_and_examples_are_shipped() -> None:
+def test_default_model_and_examples_are_shipped(shipped_model) -> None:
     path = default_model_path()
     assert path.name == DEFAULT_MODEL and path.parent == shipped_folder()
     clips = example_clips()
@@ -245,10 +241,8 @@ def test_default_model_and_examples_are_shipped() -> None:
     assert {c.stem.split("-")[-1] for c in clips} <= {"03", "13", "22", "24"}  # test-split actors only
     assert len({c.stem.split("-")[2] for c in clips}) == len(clips)  # all different emotions
     assert "CC BY-NC-SA 4.0" in (shipped_folder() / "examples" / "README.md").read_text()
-    if not path.exists():
-        pytest.skip(f"no default model shipped yet at {path}")
-    model = load_model(path)
-    assert score_file(clips[0], model).error is None
+    assert shipped_model.path == path
+    assert score_file(clips[0], shipped_model).error is None
 
 
 # --- scoring one file ------------------------------------------------------------------------

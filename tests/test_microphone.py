@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from helpers import skip_or_fail
 
 from edge.shipped import example_clips
 
@@ -28,10 +29,7 @@ ENABLE = (
 
 def _need(tool: str) -> None:
     if shutil.which(tool) is None:
-        message = f"{tool} not found: the real-capture test needs PulseAudio: {ENABLE}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(f"{tool} not found: the real-capture test needs PulseAudio: {ENABLE}")
 
 
 @pytest.fixture(scope="module")

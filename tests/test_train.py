@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import sine
 
 from edge.metrics import classification_report, expected_calibration_error
 from edge.model_meta import read_sidecar
@@ -17,8 +18,7 @@ from train.fit import clip_probabilities, fit_temperature, mixup, softmax
 
 def test_augment_waveform_changes_the_clip_within_its_ranges() -> None:
     rng = np.random.default_rng(0)
-    t = np.arange(16000) / 16000
-    clip = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    clip = sine(220, 16000, 1.0, amplitude=0.3)
     cfg = AugmentConfig()
     for _ in range(20):
         out = augment_waveform(clip, 16000, rng, cfg)
@@ -46,6 +46,8 @@ def test_mixup_mixes_inputs_targets_and_weights_alike() -> None:
     t = np.eye(4, dtype=np.float32)
     w = np.ones(4, dtype=np.float32)
     mx, mt, mw = mixup(x, t, w, 0.4, rng)
+    np.testing.assert_allclose(mx, mt @ x, rtol=1e-5)  # each input mixed with the same weights as its target
+    assert not np.allclose(mx, x)
     np.testing.assert_allclose(mt.sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(mw, 1.0, rtol=1e-6)
     assert mixup(x, t, w, 0.0, rng)[0] is x

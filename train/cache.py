@@ -58,22 +58,19 @@ def cached_features(
     spec: FeatureSpec,
     cache_dir: str | os.PathLike,
     aug: AugmentConfig | None = None,
-    copies: int = 0,
     seed: int = 0,
-    workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     gain_db: float = 0.0,
 ) -> list[list[np.ndarray]]:
-    """For each path, [clean MFCC, augmented copy 1, ...]; computed in parallel and cached.
+    """For each path, [clean MFCC, augmented copy 1..aug.copies]; computed in parallel and cached.
 
     ``gain_db`` scales every clip first (robustness checks: the same speech recorded quieter or louder).
     """
-    if copies and aug is None:
-        raise ValueError("augmented copies need an AugmentConfig")
+    copies = aug.copies if aug else 0
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     jobs = [(p, str(cache_dir), spec, aug, copies, seed, gain_db) for p in paths]
     results: list[list[str]] = []
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
         for i, files in enumerate(pool.map(_features_for_file, jobs, chunksize=8)):
             results.append(files)
             if progress:

@@ -17,7 +17,8 @@ import click
 import numpy as np
 
 from edge.features import FeatureSpec
-from edge.model_meta import ModelMeta, read_sidecar, write_sidecar
+from edge.metrics import expected_calibration_error
+from edge.model_meta import ModelMeta, read_sidecar, write_json_atomic, write_sidecar
 from edge.windows import WindowSpec
 from train.augment import AugmentConfig
 from train.corpora import LABELS, Item, load_corpora
@@ -32,7 +33,6 @@ from train.fit import (
     save_history_plot,
     softmax,
     train_model,
-    write_json,
 )
 from train.report import markdown_summary, save_confusion_plot
 from train.splits import load_split, make_split, save_split
@@ -71,15 +71,14 @@ def _load(root: str, corpora: Sequence[str] | None) -> list[Item]:
     return loaded.items
 
 
-def _predict_probs(model, clips: ClipSet, window: WindowSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(clip probabilities, window outputs, window owner) for a model whose outputs are probabilities or logits."""
+def _window_outputs(model, clips: ClipSet, window: WindowSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The model's output for every window of every clip (logits or probabilities), and each window's clip."""
     windows, owner = all_windows(clips, window)
-    outputs = model.predict(windows, batch_size=256, verbose=0)
-    return clip_probabilities(outputs, owner, len(clips.labels)), outputs, owner
+    return model.predict(windows, batch_size=256, verbose=0), owner
 
 
 def _write_report(report: dict[str, Any], out_dir: Path, stem: str) -> None:
-    write_json(out_dir / f"{stem}.json", report)
+    write_json_atomic(out_dir / f"{stem}.json", report)
     (out_dir / f"{stem}.md").write_text(markdown_summary(report))
     save_confusion_plot(report["confusion"], report["labels"], f"{report.get('split', '')}: all corpora", out_dir / f"{stem}_confusion.png")
     head = report["headline"]
@@ -166,10 +165,10 @@ def train(limit: int, **opts) -> None:
     model, history = train_model(train_set, val_set, LABELS, cfg, out, _log)
     save_history_plot(history, out / "training_curves.png")
 
-    _, val_logits, val_owner = _predict_probs(model, val_set, window)
+    val_logits, val_owner = _window_outputs(model, val_set, window)
     temperature = fit_temperature(val_logits, val_owner, val_set.labels)
     _log(f"temperature fitted on validation: {temperature:.3f}")
-    _, test_logits, test_owner = _predict_probs(model, test_set, window)
+    test_logits, test_owner = _window_outputs(model, test_set, window)
 
     from train.model import calibrated
 
@@ -192,11 +191,11 @@ def train(limit: int, **opts) -> None:
     for name, clips, logits, owner in (("validation", val_set, val_logits, val_owner), ("test", test_set, test_logits, test_owner)):
         probs = clip_probabilities(softmax(logits, temperature), owner, len(clips.labels))
         report = report_clips(probs, clips, LABELS)
-        raw = report_clips(clip_probabilities(softmax(logits), owner, len(clips.labels)), clips, LABELS)
-        report.update(model=MODEL_NAME, split=name, calibration={"temperature": temperature, "ece_before": raw["ece"], "ece_after": report["ece"]})
+        ece_before = expected_calibration_error(clip_probabilities(softmax(logits), owner, len(clips.labels)), clips.labels)
+        report.update(model=MODEL_NAME, split=name, calibration={"temperature": temperature, "ece_before": ece_before, "ece_after": report["ece"]})
         _write_report(report, out, f"report_{name}")
         head = report["headline"]
-        _log(f"{name}: headline ({', '.join(head['corpora'])}) accuracy {head['accuracy']:.3f} UAR {head['uar']:.3f} macro-F1 {head['macro_f1']:.3f}; ECE {raw['ece']:.3f} -> {report['ece']:.3f}")
+        _log(f"{name}: headline ({', '.join(head['corpora'])}) accuracy {head['accuracy']:.3f} UAR {head['uar']:.3f} macro-F1 {head['macro_f1']:.3f}; ECE {ece_before:.3f} -> {report['ece']:.3f}")
     click.echo(str(model_path))
 
 
@@ -215,7 +214,7 @@ def crossval(folds: int, fold_corpus: str, **opts) -> None:
 
     out, cache, cfg, items, split = _setup(opts)
     result = crossvalidate(items, split, opts["data_root"], cfg, cache, out, folds, fold_corpus, _log)
-    write_json(out / "crossval.json", result)
+    write_json_atomic(out / "crossval.json", result)
     click.echo(json.dumps({k: result[k] for k in ("mean_uar", "fold_uar")}))
 
 
@@ -243,7 +242,8 @@ def evaluate(model_path, data_root, split_file, split_name, folder, out_dir, cac
     cache = Path(cache_dir) if cache_dir else Path(model_path).resolve().parent.parent / "cache"
     clips = clip_set(items, root, meta.features, cache, progress=_progress("features"), gain_db=gain_db)
     model = keras.models.load_model(model_path, compile=False)
-    probs, _, _ = _predict_probs(model, clips, meta.window)
+    outputs, owner = _window_outputs(model, clips, meta.window)
+    probs = clip_probabilities(outputs, owner, len(clips.labels))
     report = report_clips(probs, clips, meta.labels)
     if gain_db:
         name = f"{name}_gain{gain_db:+g}dB"

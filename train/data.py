@@ -7,11 +7,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from edge.features import FeatureSpec
 from train.augment import AugmentConfig
 from train.cache import cached_features
 from train.corpora import LABELS, Item
 from train.fit import ClipSet
-from edge.features import FeatureSpec
 
 
 def clip_set(
@@ -26,7 +26,7 @@ def clip_set(
 ) -> ClipSet:
     """Features (clean, plus ``aug.copies`` augmented copies when ``aug`` is given) of the items' files."""
     paths = [str(Path(root) / item.path) for item in items]
-    feats = cached_features(paths, spec, cache_dir, aug, aug.copies if aug else 0, seed, progress=progress, gain_db=gain_db)
+    feats = cached_features(paths, spec, cache_dir, aug, seed, progress=progress, gain_db=gain_db)
     return ClipSet(
         features=feats,
         labels=np.array([LABELS.index(item.label) for item in items], dtype=np.int32),

@@ -7,8 +7,6 @@ probabilities, exactly as ``ser-edge`` does.
 from __future__ import annotations
 
 import dataclasses
-import json
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +15,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from edge.features import FeatureSpec
-from edge.model_meta import write_text_atomic
 from edge.metrics import classification_report, expected_calibration_error
-from edge.windows import WindowSpec, clip_windows, fit_length, normalise, trim_bounds
+from edge.windows import WindowSpec, clip_windows, fit_length, normalise, trim
 from train.augment import AugmentConfig, spec_augment
+from train.corpora import GROUPED_BY
 
 Log = Callable[[str], None]
 
@@ -62,26 +60,13 @@ class ClipSet:
     paths: list[str]
 
 
-def set_seeds(seed: int) -> None:
-    import tensorflow as tf
-
-    random.seed(seed)
-    np.random.seed(seed)
-    tf.random.set_seed(seed)
-
-
-def _trimmed(feats: np.ndarray, window: WindowSpec) -> np.ndarray:
-    start, stop = trim_bounds(feats, window)
-    return feats[start:stop]
-
-
 def random_windows(clips: ClipSet, cfg: TrainConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One epoch of training windows: a random copy and a random crop of every clip, masked."""
     order = rng.permutation(len(clips.labels))
     out = np.empty((len(order), cfg.window.frames, cfg.features.n_mfcc), dtype=np.float32)
     for row, i in enumerate(order):
         copies = clips.features[i]
-        feats = _trimmed(copies[int(rng.integers(len(copies)))], cfg.window)
+        feats = trim(copies[int(rng.integers(len(copies)))], cfg.window)
         if len(feats) > cfg.window.frames:
             start = int(rng.integers(0, len(feats) - cfg.window.frames + 1))
             feats = feats[start : start + cfg.window.frames]
@@ -139,8 +124,8 @@ def fit_temperature(window_logits: np.ndarray, owner: np.ndarray, labels: np.nda
 
 
 def headline_mask(corpora: Sequence[str]) -> np.ndarray:
-    """Clips that count for model selection: everything but TESS (two speakers, near 100% anyway)."""
-    mask = np.array([c != "tess" for c in corpora])
+    """Clips that count for model selection and headlines: corpora split by speaker (not TESS, split by word)."""
+    mask = np.array([GROUPED_BY.get(c) == "speaker" for c in corpora])
     return mask if mask.any() else np.ones(len(corpora), dtype=bool)
 
 
@@ -162,15 +147,18 @@ def report_clips(probs: np.ndarray, clips: ClipSet, labels: Sequence[str]) -> di
 
 
 def validation_callback(windows: np.ndarray, owner: np.ndarray, clips: ClipSet, labels: Sequence[str]):
-    """A Keras callback adding file-level validation UAR and accuracy (headline clips) to each epoch's logs."""
+    """A Keras callback adding validation window loss and file-level UAR/accuracy (headline clips) to each epoch's logs."""
     import keras
 
     head = headline_mask(clips.corpora)
 
+    truth = clips.labels[owner]
+
     class ClipMetrics(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            logits = self.model.predict(windows, batch_size=256, verbose=0)
-            pred = clip_probabilities(softmax(logits), owner, len(clips.labels)).argmax(axis=1)
+            probs = softmax(self.model.predict(windows, batch_size=256, verbose=0))
+            logs["val_loss"] = float(-np.mean(np.log(np.maximum(probs[np.arange(len(truth)), truth], 1e-12))))
+            pred = clip_probabilities(probs, owner, len(clips.labels)).argmax(axis=1)
             rep = classification_report(clips.labels[head], pred[head], labels)
             logs["val_clip_uar"] = rep["uar"]
             logs["val_clip_accuracy"] = rep["accuracy"]
@@ -185,7 +173,7 @@ def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainC
 
     from train.model import build
 
-    set_seeds(cfg.seed)
+    keras.utils.set_random_seed(cfg.seed)
     if tf.config.list_physical_devices("GPU"):
         keras.mixed_precision.set_global_policy("mixed_float16")
         log("GPU found: training with mixed precision")
@@ -218,7 +206,6 @@ def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainC
         ),
     ).prefetch(4)
     val_x, val_owner = all_windows(val, cfg.window)
-    val_y = eye[val.labels[val_owner]]
 
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps * cfg.epochs, alpha=0.05)
     model.compile(
@@ -240,7 +227,6 @@ def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainC
         data,
         steps_per_epoch=steps,
         epochs=cfg.epochs,
-        validation_data=(val_x, val_y),
         callbacks=callbacks,
         verbose=2,
     )
@@ -269,7 +255,3 @@ def save_history_plot(history: dict[str, list[float]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=float) + "\n")

@@ -53,7 +53,11 @@ fi
 step "core install: the ser-edge wheel and the aarch64 wheels it needs"
 dist=$(mktemp -d)
 trap 'rm -rf "$dist"' EXIT
-"$VENV/bin/python" -m pip wheel -q --no-deps -w "$dist" "$repo"
+# Build from a copy of the tracked files: building in the checkout leaves build/ there, and setuptools
+# puts its stale contents into later wheels.
+mkdir "$dist/src"
+git -C "$repo" ls-files -z | (cd "$repo" && tar --null -T - -cf -) | tar -xf - -C "$dist/src"
+"$VENV/bin/python" -m pip wheel -q --no-deps -w "$dist" "$dist/src"
 rm -rf "${PI_ROOT:?}$SITE"
 # What `pip install ser-edge` takes on a Pi (wheels only, no compiler), pinned by constraints.txt like
 # the host's install, so that both sides run the same versions (probe.py checks).
