@@ -21,7 +21,7 @@ from convert.outputs import withdraw, write_model
 from convert.quiet import captured_output
 from convert.source import Source
 from convert.tflite import to_tflite
-from convert.verify import Criteria, Figures, io_types, judge
+from convert.verify import Criteria, Figures, judge
 from edge.model import load_model
 from edge.model_meta import ModelMeta
 
@@ -109,8 +109,9 @@ def verify(fmt: Format, job: Job, data: bytes) -> tuple[np.ndarray, Figures]:
     with tempfile.TemporaryDirectory() as tmp:
         candidate = Path(tmp) / f"candidate{fmt.suffix}"
         write_model(candidate, encode(fmt, data, job.source.meta), job.source.meta)
-        probs = load_model(candidate).predict(job.test.windows)
-        types = io_types(candidate, fmt.backend)
+        model = load_model(candidate)
+        probs = model.predict(job.test.windows)
+    types = (model.input_dtype, model.output_dtype)
     return probs, judge(job.reference, probs, types, job.test, fmt.quantised, fmt.int8_io, job.criteria)
 
 
@@ -126,7 +127,7 @@ def check_written(path: Path, job: Job, verified: np.ndarray | None) -> None:
 def convert_format(fmt: Format, job: Job, path: Path) -> Result:
     """Convert, verify, write and re-check one format; a model that fails is withdrawn and kept only as NAME.failed."""
     start = time.perf_counter()
-    data, figures, probs = None, None, None
+    data, figures, probs, error = None, None, None, ""
     try:
         with captured_output():
             data = build(fmt, job)
@@ -134,15 +135,15 @@ def convert_format(fmt: Format, job: Job, path: Path) -> Result:
                 probs, figures = verify(fmt, job, data)
             meta = converted_meta(fmt, job, figures)
             data = encode(fmt, data, meta)
-            if figures is None or figures.passed:
+            if figures is not None and not figures.passed:
+                error = "; ".join(figures.problems)
+            else:
                 write_model(path, data, meta)
                 check_written(path, job, probs)
     except Exception as exc:  # a converter, interpreter or loader failure fails this format, not the whole call
-        kept = withdraw(path, data)
         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        return Result(fmt.name, str(kept) if kept else None, "FAILED", len(data or b""), time.perf_counter() - start, figures, error)
     seconds = time.perf_counter() - start
-    if figures is not None and not figures.passed:
+    if error:
         kept = withdraw(path, data)
-        return Result(fmt.name, str(kept), "FAILED", len(data), seconds, figures, "; ".join(figures.problems))
+        return Result(fmt.name, str(kept) if kept else None, "FAILED", len(data or b""), seconds, figures, error)
     return Result(fmt.name, str(path), "ok" if figures else "unverified", len(data), seconds, figures)

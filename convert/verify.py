@@ -7,7 +7,6 @@ is verified is exactly what the device runs.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,21 +43,6 @@ class Figures:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def io_types(path: Path, backend: str) -> tuple[str, str]:
-    """Element types of a model file's input and output tensors, e.g. ("int8", "int8")."""
-    if backend == "tflite":
-        from ai_edge_litert.interpreter import Interpreter
-
-        interpreter = Interpreter(model_path=str(path))
-        inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-        return np.dtype(inp["dtype"]).name, np.dtype(out["dtype"]).name
-    import onnx
-
-    graph = onnx.load(str(path)).graph
-    inp, out = (onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type) for v in (graph.input[0], graph.output[0]))
-    return inp.name, out.name
 
 
 def file_accuracy(probs: np.ndarray, test: WindowSet) -> float:

@@ -43,6 +43,8 @@ class LoadedModel:
     meta: ModelMeta
     backend: str
     threads: int
+    input_dtype: str  # element type of the model's input tensor, e.g. "int8" or "float32"
+    output_dtype: str
     _run: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False)
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
@@ -73,15 +75,30 @@ def load_model(path: str | os.PathLike[str], backend: str | None = None, threads
         raise ModelError(f"{path}: no such model file")
     try:
         if backend == "tflite":
-            run, in_shape, out_shape = _tflite_runner(path, threads)
+            graph = _tflite_runner(path, threads)
             meta = read_sidecar(path)
         else:
-            run, in_shape, out_shape, embedded = _onnx_runner(path, threads)
-            meta = _onnx_meta(path, embedded)
+            graph = _onnx_runner(path, threads)
+            meta = _onnx_meta(path, graph.embedded_meta)
     except ModelMetaError as exc:
         raise ModelError(str(exc)) from None
-    _check_shapes(path, meta, in_shape, out_shape)
-    return LoadedModel(path=path, meta=meta, backend=backend, threads=threads, _run=run)
+    _check_shapes(path, meta, graph.in_shape, graph.out_shape)
+    return LoadedModel(
+        path=path, meta=meta, backend=backend, threads=threads,
+        input_dtype=graph.in_dtype, output_dtype=graph.out_dtype, _run=graph.run,
+    )
+
+
+@dataclass(frozen=True)
+class _Graph:
+    """What a backend's runner reports: the predict function and the tensors' shapes and element types."""
+
+    run: Callable[[np.ndarray], np.ndarray]
+    in_shape: tuple[Any, ...]
+    out_shape: tuple[Any, ...]
+    in_dtype: str
+    out_dtype: str
+    embedded_meta: str | None = None  # ONNX only: the metadata_props JSON
 
 
 def _check_shapes(path: Path, meta: ModelMeta, in_shape: tuple[Any, ...], out_shape: tuple[Any, ...]) -> None:
@@ -123,7 +140,7 @@ def _tflite_interpreter_class() -> Any:
     return Interpreter
 
 
-def _tflite_runner(path: Path, threads: int) -> tuple[Callable[[np.ndarray], np.ndarray], tuple, tuple]:
+def _tflite_runner(path: Path, threads: int) -> _Graph:
     """A predict function over a batch-1 TFLite interpreter, with int8 (de)quantisation by the tensors' own parameters."""
     interpreter_class = _tflite_interpreter_class()
     try:
@@ -147,7 +164,10 @@ def _tflite_runner(path: Path, threads: int) -> tuple[Callable[[np.ndarray], np.
             probs[i] = _dequantise(interpreter.get_tensor(out["index"])[0], out["quantization"])
         return probs
 
-    return run, tuple(int(d) for d in inp["shape"]), tuple(int(d) for d in out["shape"])
+    return _Graph(
+        run, tuple(int(d) for d in inp["shape"]), tuple(int(d) for d in out["shape"]),
+        np.dtype(inp["dtype"]).name, np.dtype(out["dtype"]).name,
+    )
 
 
 def _quantise(x: np.ndarray, dtype: Any, quantization: tuple[float, int]) -> np.ndarray:
@@ -167,8 +187,8 @@ def _dequantise(q: np.ndarray, quantization: tuple[float, int]) -> np.ndarray:
     return ((q.astype(np.float32) - zero_point) * np.float32(scale)).astype(np.float32)
 
 
-def _onnx_runner(path: Path, threads: int) -> tuple[Callable[[np.ndarray], np.ndarray], tuple, tuple, str | None]:
-    """A predict function over an onnxruntime session, plus the shapes and the embedded metadata JSON."""
+def _onnx_runner(path: Path, threads: int) -> _Graph:
+    """A predict function over an onnxruntime session, with the tensors' shapes and types and the embedded metadata JSON."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -193,7 +213,16 @@ def _onnx_runner(path: Path, threads: int) -> tuple[Callable[[np.ndarray], np.nd
         return probs.astype(np.float32, copy=False)
 
     embedded = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-    return run, tuple(inputs[0].shape), tuple(outputs[0].shape), embedded
+    return _Graph(
+        run, tuple(inputs[0].shape), tuple(outputs[0].shape),
+        _onnx_dtype(inputs[0].type), _onnx_dtype(outputs[0].type), embedded,
+    )
+
+
+def _onnx_dtype(type_name: str) -> str:
+    """onnxruntime's "tensor(float)" as NumPy's "float32" (and so on)."""
+    name = type_name.removeprefix("tensor(").removesuffix(")")
+    return {"float": "float32", "double": "float64"}.get(name, name)
 
 
 def _onnx_meta(path: Path, embedded: str | None) -> ModelMeta:

@@ -14,13 +14,14 @@ from click.testing import CliRunner
 from convert.cli import main
 from convert.data import calibration_from_split, split_files, window_set
 from edge.features import FeatureSpec
+from edge.model import load_model
 from edge.model_meta import METADATA_KEY, ModelMeta, ModelMetaError, parse_meta_json, read_sidecar, write_sidecar
 from edge.windows import WindowSpec
 from train.corpora import LABELS, load_corpora
 from train.splits import Split, make_split, save_split
 
 keras = pytest.importorskip("keras")
-ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxruntime")  # edge.model runs the .onnx files through it
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 
 RATE = 16000
@@ -63,20 +64,18 @@ def _write_corpus(root: Path) -> Path:
 
 
 def _train(root: Path, split: Path, out: Path) -> Path:
-    """Fit a small conv net on the training windows and save it as the trainer does (probabilities out, sidecar)."""
+    """Fit the project's own cnn1d (narrow) on the training windows and save its shipped form as the trainer does."""
+    from train.model import build, calibrated  # imports keras, so after the skips
+
     paths, labels = split_files(root, split, "train", LABELS)
     train = window_set(paths, labels, META, "train")
     keras.utils.set_random_seed(0)
-    inp = keras.Input((META.window.frames, META.features.n_mfcc), name="mfcc")
-    x = keras.layers.Conv1D(16, 3, activation="relu")(inp)
-    x = keras.layers.GlobalAveragePooling1D()(x)
-    probs = keras.layers.Softmax()(keras.layers.Dense(len(LABELS))(x))
-    model = keras.Model(inp, probs)
-    model.compile(optimizer=keras.optimizers.Adam(0.02), loss="sparse_categorical_crossentropy")
-    model.fit(train.windows, train.labels[train.owner], epochs=40, batch_size=32, verbose=0)
+    logits = build("cnn1d", META.window.frames, META.features.n_mfcc, len(LABELS), width=8, dropout=0.0)
+    logits.compile(optimizer=keras.optimizers.Adam(0.02), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    logits.fit(train.windows, train.labels[train.owner], epochs=40, batch_size=32, verbose=0)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "model.keras"
-    model.save(path)
+    calibrated(logits, 1.0).save(path)  # Rescaling + float32 Softmax on top, as ser-train ships it
     write_sidecar(path, META)
     shutil.copy(split, out / "split.json")
     return path
@@ -113,30 +112,16 @@ def test_windows(corpus) -> np.ndarray:
     return window_set(paths, labels, META, "test").windows
 
 
-def _tflite(path: Path, windows: np.ndarray):
-    """Probabilities from LiteRT one window at a time, with the tensors' own quantisation; and the interpreter."""
+def _tflite_tensors(path: Path) -> tuple[dict, dict]:
+    """The raw LiteRT input and output tensor details (dtype, quantisation) of a .tflite file."""
     interpreter = litert.Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
-    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    probs = []
-    for w in windows:
-        x = w[None]
-        if inp["dtype"] == np.int8:
-            scale, zero = inp["quantization"]
-            x = np.clip(np.round(x / scale) + zero, -128, 127).astype(np.int8)
-        interpreter.set_tensor(inp["index"], x)
-        interpreter.invoke()
-        y = interpreter.get_tensor(out["index"])[0]
-        if out["dtype"] == np.int8:
-            scale, zero = out["quantization"]
-            y = (y.astype(np.float32) - zero) * scale
-        probs.append(y)
-    return np.array(probs), inp, out
+    return interpreter.get_input_details()[0], interpreter.get_output_details()[0]
 
 
-def _onnx(path: Path, windows: np.ndarray) -> np.ndarray:
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: windows})[0]
+def _predict(path: Path, windows: np.ndarray) -> np.ndarray:
+    """Probabilities from a converted model through the project's own runner (edge.model)."""
+    return load_model(path).predict(windows)
 
 
 def _keras(model_path: Path, windows: np.ndarray) -> np.ndarray:
@@ -158,23 +143,24 @@ def test_all_formats_pass_and_are_written(converted):
 def test_float_models_match_keras(converted, model_path, test_windows):
     out, _ = converted
     reference = _keras(model_path, test_windows)
-    assert np.abs(_tflite(out / "model.float32.tflite", test_windows)[0] - reference).max() < 1e-4
-    assert np.abs(_onnx(out / "model.onnx", test_windows) - reference).max() < 1e-4
+    assert np.abs(_predict(out / "model.float32.tflite", test_windows) - reference).max() < 1e-4
+    assert np.abs(_predict(out / "model.onnx", test_windows) - reference).max() < 1e-4
 
 
 def test_int8_tflite_is_full_integer_and_agrees(converted, model_path, test_windows):
     out, _ = converted
-    probs, inp, outp = _tflite(out / "model.int8.tflite", test_windows)
+    inp, outp = _tflite_tensors(out / "model.int8.tflite")
     assert inp["dtype"] == np.int8 and outp["dtype"] == np.int8
     assert inp["quantization"][0] > 0 and outp["quantization"][0] > 0
     reference = _keras(model_path, test_windows)
+    probs = _predict(out / "model.int8.tflite", test_windows)
     assert np.mean(probs.argmax(1) == reference.argmax(1)) >= 0.97
-    onnx_probs = _onnx(out / "model.int8.onnx", test_windows)
+    onnx_probs = _predict(out / "model.int8.onnx", test_windows)
     assert onnx_probs.dtype == np.float32 and np.mean(onnx_probs.argmax(1) == reference.argmax(1)) >= 0.97
 
 
 def test_metadata_round_trip(converted):
-    out, report = converted
+    _, report = converted
     for result in report["results"]:
         path = Path(result["path"])
         meta = read_sidecar(path)
@@ -208,7 +194,7 @@ def test_other_formats_and_single_file_output(model_path, corpus, tmp_path):
     assert result.exit_code == 0, result.output
     for name in ("model.float16.tflite", "model.dynamic.tflite"):
         assert read_sidecar(tmp_path / name).training["conversion"]["verification"]["passed"]
-        _tflite(tmp_path / name, np.zeros((1, 40, 13), np.float32))
+        assert np.isfinite(_predict(tmp_path / name, np.zeros((1, 40, 13), np.float32))).all()
     target = tmp_path / "sub" / "tiny.onnx"
     result = _convert(model_path, "--onnx", "-o", target, "--no-verify")
     assert result.exit_code == 0, result.output
