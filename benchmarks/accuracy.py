@@ -12,12 +12,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from benchmarks.models import KERAS
-from convert.data import WindowSet, split_files, window_set
-from edge.model import LoadedModel
-from edge.model_meta import ModelMeta
-from train.corpora import parse_name
-from train.fit import ClipSet, clip_probabilities, report_clips
+from ser_edge.bench.models import KERAS
+from ser_edge.convert.data import WindowSet, split_files, window_set
+from ser_edge.model import LoadedModel
+from ser_edge.model_meta import ModelMeta
+from ser_edge.corpora import parse_name
+from ser_edge.train.fit import ClipSet, clip_probabilities, report_clips
 
 FIGURES = ("n", "accuracy", "uar", "macro_f1")
 

@@ -9,8 +9,8 @@ from typing import Any, Sequence
 import numpy as np
 import soundfile as sf
 
-from benchmarks.features import synthetic_speech
-from edge.audio import read_audio
+from ser_edge.bench.features import synthetic_speech
+from ser_edge.audio import read_audio
 
 GAP_S = (0.5, 2.0)  # silence between utterances, drawn uniformly
 GAP_DBFS = -70.0  # RMS level of the white noise in the gaps: a quiet room

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from benchmarks import features, outputs, suite
-from benchmarks.models import DEFAULT_STEM, KERAS, missing, model_paths
-from edge.shipped import shipped_folder
+from ser_edge.bench import features, outputs, suite
+from ser_edge.bench.models import DEFAULT_STEM, KERAS, missing, model_paths
+from ser_edge.shipped import shipped_folder
 
 DATA_ENV = "SER_DATA"
 RESULTS = Path(__file__).resolve().parent / "results"

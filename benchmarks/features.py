@@ -13,7 +13,7 @@ busy machine OpenBLAS's threads for the small matrix products wait on each
 other and add milliseconds of noise to every method. Reported: median, p90 and
 min over the rounds, and the ratios of the medians.
 
-    python -m benchmarks.features [--data DIR_OR_FILE] [--repeats N] [--blas-threads N] [--json PATH]
+    python -m ser_edge.bench.features [--data DIR_OR_FILE] [--repeats N] [--blas-threads N] [--json PATH]
 """
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmarks.timing import interleaved, stats as timing_stats, warmup_rounds
-from edge.audio import read_audio
-from edge.features import FeatureSpec, StreamingMFCC, mfcc
+from ser_edge.bench.timing import interleaved, stats as timing_stats, warmup_rounds
+from ser_edge.audio import read_audio
+from ser_edge.features import FeatureSpec, StreamingMFCC, mfcc
 
 SAMPLE_RATE = 16000
 CLIP_SECONDS = 3.0

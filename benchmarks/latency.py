@@ -10,7 +10,7 @@ caches, the small models took 1.5 to 3 times as long (measured: int8 TFLite
 ``model.predict(x)``, the ways a user calls it, and a compiled
 ``tf.function``, its fastest form, for fairness.
 
-    python -m benchmarks.latency --threads N --repeats R --models PATHS_JSON [--clip AUDIO] --json OUT
+    python -m ser_edge.bench.latency --threads N --repeats R --models PATHS_JSON [--clip AUDIO] --json OUT
 """
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy: see edge/cli
 
 import numpy as np
 
-from benchmarks.features import Clip, load_clip
-from benchmarks.models import KERAS, load_converted, load_keras
-from benchmarks.pipeline import windows_of
-from benchmarks.processes import measure
-from benchmarks.timing import interleaved, stats, warmup_rounds
-from edge.model_meta import ModelMeta
+from ser_edge.bench.features import Clip, load_clip
+from ser_edge.bench.models import KERAS, load_converted, load_keras
+from ser_edge.bench.pipeline import windows_of
+from ser_edge.bench.processes import measure
+from ser_edge.bench.timing import interleaved, stats, warmup_rounds
+from ser_edge.model_meta import ModelMeta
 
 KERAS_MODES = ("keras eager", "keras predict", "keras tf.function")
 
@@ -72,7 +72,7 @@ def in_subprocess(paths: Mapping[str, Path], threads: int, repeats: int, clip: P
     out = scratch / f"latency_{threads}.json"
     models = json.dumps({fmt: str(path) for fmt, path in paths.items()})
     command = [
-        sys.executable, "-m", "benchmarks.latency", "--threads", str(threads), "--repeats", str(repeats),
+        sys.executable, "-m", "ser_edge.bench.latency", "--threads", str(threads), "--repeats", str(repeats),
         "--models", models, "--clip", str(clip), "--json", str(out),
     ]
     measure(command)

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from edge.model import LoadedModel, load_model
-from edge.model_meta import ModelMeta, sidecar_path
+from ser_edge.model import LoadedModel, load_model
+from ser_edge.model_meta import ModelMeta, sidecar_path
 
 #: File suffix after the stem, in report order; the Keras float model is the reference.
 FORMATS = ("keras", "float32.tflite", "int8.tflite", "onnx", "int8.onnx")
@@ -38,7 +38,7 @@ def load_converted(paths: Mapping[str, Path], threads: int) -> dict[str, LoadedM
 
 def load_keras(path: Path) -> tuple[Any, ModelMeta]:
     """The Keras model (probabilities out) and its metadata, checked as ``ser-convert`` checks them."""
-    from convert.source import load_source
+    from ser_edge.convert.source import load_source
 
     source = load_source(path)
     return source.model, source.meta

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from benchmarks import plots
-from benchmarks.report import markdown
-from edge.model_meta import write_json_atomic, write_text_atomic
+from ser_edge.bench import plots
+from ser_edge.bench.report import markdown
+from ser_edge.model_meta import write_json_atomic, write_text_atomic
 
 #: Output stem per settings name: a full run is the one the repository keeps as ``latest``.
 STEMS = {"full": "latest", "quick": "quick"}

@@ -3,7 +3,7 @@
 Both paths share the front end (``edge.features.mfcc`` and
 ``edge.windows.clip_windows``) and the file rule (mean of the windows'
 probabilities); they differ only in what runs the windows: the int8 TFLite
-model through ``edge.model`` on one thread (the runtime's default), or the
+model through ``ser_edge.model`` on one thread (the runtime's default), or the
 Keras model as a user calls it (``model.predict``, and the eager ``model(x)``).
 """
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from benchmarks.timing import interleaved, stats, warmup_rounds
-from edge.features import mfcc
-from edge.model import LoadedModel
-from edge.model_meta import ModelMeta
-from edge.windows import clip_windows
+from ser_edge.bench.timing import interleaved, stats, warmup_rounds
+from ser_edge.features import mfcc
+from ser_edge.model import LoadedModel
+from ser_edge.model_meta import ModelMeta
+from ser_edge.windows import clip_windows
 
 Predict = Callable[[np.ndarray], np.ndarray]
 EDGE = "edge int8 TFLite"

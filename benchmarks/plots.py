@@ -6,8 +6,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from benchmarks.latency import KERAS_MODES
-from benchmarks.models import FORMATS, KERAS, NAMES
+from ser_edge.bench.latency import KERAS_MODES
+from ser_edge.bench.models import FORMATS, KERAS, NAMES
 
 #: The Keras point of the accuracy plot uses its compiled form: the fastest way to run it, so the fair one.
 KERAS_POINT = "keras tf.function"

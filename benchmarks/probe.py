@@ -4,8 +4,8 @@ Run in a fresh interpreter by ``benchmarks.startup``, which measures the
 process's wall time and peak RSS from outside; imports nothing at module level
 beyond the standard library, so the import being timed is the first one.
 
-    python -m benchmarks.probe edge MODEL     # import edge.cli, then load MODEL
-    python -m benchmarks.probe tensorflow     # import tensorflow
+    python -m ser_edge.bench.probe edge MODEL     # import ser_edge.cli, then load MODEL
+    python -m ser_edge.bench.probe tensorflow     # import tensorflow
 """
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ import time
 
 
 def probe(what: str, model: str | None) -> dict[str, float]:
-    """Seconds to import ``edge.cli`` and load ``model`` (what="edge"), or to import TensorFlow."""
+    """Seconds to import ``ser_edge.cli`` and load ``model`` (what="edge"), or to import TensorFlow."""
     start = time.perf_counter()
     if what == "tensorflow":
         import tensorflow  # noqa: F401
 
         return {"import_s": time.perf_counter() - start}
-    import edge.cli  # noqa: F401
-    from edge.model import load_model
+    import ser_edge.cli  # noqa: F401
+    from ser_edge.model import load_model
 
     imported = time.perf_counter()
     load_model(model)

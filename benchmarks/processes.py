@@ -33,6 +33,6 @@ def measure(command: Sequence[str]) -> Measured:
 
 
 def ser_edge() -> list[str]:
-    """The ``ser-edge`` command of this environment (its console script, else ``python -m edge``)."""
+    """The ``ser-edge`` command of this environment (its console script, else ``python -m ser_edge``)."""
     script = Path(sys.executable).with_name("ser-edge")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "edge"]
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "ser_edge"]

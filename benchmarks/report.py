@@ -4,10 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from benchmarks.features import LABELS as FEATURE_LABELS
-from benchmarks.latency import KERAS_MODES
-from benchmarks.models import FLOAT_TFLITE, FORMATS, NAMES
-from benchmarks.pipeline import EDGE
+from ser_edge.bench.features import LABELS as FEATURE_LABELS
+from ser_edge.bench.latency import KERAS_MODES
+from ser_edge.bench.models import FLOAT_TFLITE, FORMATS, NAMES
+from ser_edge.bench.pipeline import EDGE
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "") -> list[str]:
@@ -91,7 +91,7 @@ def _latency(results: Mapping[str, Any]) -> list[str]:
         "",
         f"One real window, {runs['1']['repeats']} interleaved rounds after {runs['1']['warmup']} warm-up; each thread count "
         "in its own fresh process (TensorFlow fixes its thread pools at start). The converted formats run through "
-        "`edge.model.load_model` (int8 quantisation of input and output included), interleaved in one loop before "
+        "`ser_edge.model.load_model` (int8 quantisation of input and output included), interleaved in one loop before "
         "TensorFlow is imported; the Keras modes in a loop of their own after it (between Keras calls, which sweep the "
         "caches, the small models take 1.5-3x as long). Last column: speed relative to float32 TFLite.",
         "",

@@ -12,17 +12,17 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from benchmarks.processes import measure, ser_edge
+from ser_edge.bench.processes import measure, ser_edge
 
 PYTHON = "python -c pass"
-EDGE = "import edge.cli + load int8"
+EDGE = "import ser_edge.cli + load int8"
 PREDICT = "ser-edge predict (1 file)"
 TENSORFLOW = "import tensorflow"
 
 
 def commands(int8_model: Path, audio: Path) -> dict[str, list[str]]:
     """The processes compared: bare Python (the floor), the runtime's import and model load, a whole predict, TensorFlow."""
-    probe = [sys.executable, "-m", "benchmarks.probe"]
+    probe = [sys.executable, "-m", "ser_edge.bench.probe"]
     return {
         PYTHON: [sys.executable, "-c", "pass"],
         EDGE: [*probe, "edge", str(int8_model)],

@@ -8,7 +8,7 @@ is timed apart. Memory is read in a process that has loaded nothing but the
 runtime and the model, so its peak RSS is the runtime's own: taken after the
 model loads, after ``WARMUP_S`` of audio (the start of the soak) and at the end.
 
-    python -m benchmarks.stream AUDIO.wav MODEL --json OUT [--threads N]
+    python -m ser_edge.bench.stream AUDIO.wav MODEL --json OUT [--threads N]
 """
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy: see edge/cli
 
 import soundfile as sf
 
-from benchmarks.processes import measure
-from benchmarks.timing import stats
-from edge.model import load_model
-from edge.stream import SILENCE, StreamEngine, file_source
+from ser_edge.bench.processes import measure
+from ser_edge.bench.timing import stats
+from ser_edge.model import load_model
+from ser_edge.stream import SILENCE, StreamEngine, file_source
 
 BLOCK_S = 0.1
 WARMUP_S = 10.0  # audio streamed before the starting memory reading
@@ -106,7 +106,7 @@ def run(audio: Path, model_path: Path, threads: int = 1) -> dict[str, Any]:
 def in_subprocess(audio: Path, model_path: Path, scratch: Path, threads: int = 1) -> dict[str, Any]:
     """``run`` in a fresh Python process, so the memory figures are the runtime's and not the benchmark's."""
     out = scratch / "stream.json"
-    process = measure([sys.executable, "-m", "benchmarks.stream", str(audio), str(model_path), "--threads", str(threads), "--json", str(out)])
+    process = measure([sys.executable, "-m", "ser_edge.bench.stream", str(audio), str(model_path), "--threads", str(threads), "--json", str(out)])
     return {**json.loads(out.read_text()), "process_peak_rss_mb": process.peak_rss_mb}
 
 

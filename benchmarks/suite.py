@@ -14,13 +14,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from benchmarks import accuracy, audio_fixtures, features, latency, machine, pipeline, startup, stream, throughput
-from benchmarks.models import INT8_TFLITE, KERAS, load_converted, load_keras
-from benchmarks.targets import evaluate
-from edge.batch import usable_cores
-from edge.model import load_model
-from edge.model_meta import ModelMeta
-from train.fit import headline_mask
+from ser_edge.bench import accuracy, audio_fixtures, features, latency, machine, pipeline, startup, stream, throughput
+from ser_edge.bench.models import INT8_TFLITE, KERAS, load_converted, load_keras
+from ser_edge.bench.targets import evaluate
+from ser_edge.batch import usable_cores
+from ser_edge.model import load_model
+from ser_edge.model_meta import ModelMeta
+from ser_edge.train.fit import headline_mask
 
 SCORE_CLIP_S = 3.0
 SOAK_CLIPS = 40  # test files looped through the soak stream

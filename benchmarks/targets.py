@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
-from benchmarks.models import FLOAT_TFLITE, INT8_TFLITE, KERAS
-from benchmarks.pipeline import KERAS_PREDICT
-from benchmarks.startup import PREDICT
+from ser_edge.bench.models import FLOAT_TFLITE, INT8_TFLITE, KERAS
+from ser_edge.bench.pipeline import KERAS_PREDICT
+from ser_edge.bench.startup import PREDICT
 
 MAX_ACCURACY_DROP_PP = 1.0
 MIN_INT8_SPEEDUP = 1.5

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmarks.processes import measure, ser_edge
+from ser_edge.bench.processes import measure, ser_edge
 
 
 def run(folder: Path, files: int, int8_model: Path, jobs: Sequence[int], rounds: int, scratch: Path) -> dict[str, Any]:

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import click
 
-from convert.data import (
+from ser_edge.convert.data import (
     WindowSet,
     calibration_from_folder,
     calibration_from_split,
     test_set,
 )
-from convert.errors import ConvertError
-from convert.formats import ALL, DEFAULT, FORMATS
-from convert.outputs import output_paths
-from convert.quiet import captured_output
-from convert.verify import Criteria
-from edge.model_meta import ModelMeta, write_json_atomic
+from ser_edge.convert.errors import ConvertError
+from ser_edge.convert.formats import ALL, DEFAULT, FORMATS
+from ser_edge.convert.outputs import output_paths
+from ser_edge.convert.quiet import captured_output
+from ser_edge.convert.verify import Criteria
+from ser_edge.model_meta import ModelMeta, write_json_atomic
 
 DATA_ENV = "SER_DATA"
 REPORT_NAME = "conversion_report.json"
@@ -106,7 +106,7 @@ def main(model_path, output, data_root, split_file, calibration_audio, calibrati
     wanted = {name.replace("_", "-") for name, on in flags.items() if on} | set(ALL if all_formats else ())
     formats = [fmt for name, fmt in FORMATS.items() if name in (wanted or DEFAULT)]
     try:
-        from convert.source import load_source
+        from ser_edge.convert.source import load_source
 
         source = load_source(model_path)
         folder, paths = output_paths(source.path, formats, output)
@@ -119,8 +119,8 @@ def main(model_path, output, data_root, split_file, calibration_audio, calibrati
         raise BadInput(str(exc)) from None
 
     with captured_output():  # tf2onnx and onnxruntime log at import
-        from convert.pipeline import Job, convert_format, keras_reference
-        from convert.report import report_dict, table
+        from ser_edge.convert.pipeline import Job, convert_format, keras_reference
+        from ser_edge.convert.report import report_dict, table
 
     job = Job(
         source=source, version=model_version or source.meta.version, calibration=calibration, test=test,

@@ -15,13 +15,13 @@ from typing import Sequence
 
 import numpy as np
 
-from convert.errors import ConvertError
-from edge.audio import AudioError, read_audio
-from edge.features import mfcc
-from edge.model_meta import ModelMeta
-from edge.windows import clip_windows
-from train.corpora import load_corpora
-from train.splits import load_split
+from ser_edge.convert.errors import ConvertError
+from ser_edge.audio import AudioError, read_audio
+from ser_edge.features import mfcc
+from ser_edge.model_meta import ModelMeta
+from ser_edge.windows import clip_windows
+from ser_edge.corpora import load_corpora
+from ser_edge.train.splits import load_split
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aif", ".aiff")
 

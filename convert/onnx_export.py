@@ -12,7 +12,7 @@ import tf2onnx
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from edge.model_meta import METADATA_KEY, ModelMeta
+from ser_edge.model_meta import METADATA_KEY, ModelMeta
 
 OPSET = 17
 INPUT_NAME = "mfcc"

@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from convert.errors import ConvertError
-from convert.formats import Format
-from edge.model_meta import ModelMeta, sidecar_path, write_bytes_atomic, write_sidecar
+from ser_edge.convert.errors import ConvertError
+from ser_edge.convert.formats import Format
+from ser_edge.model_meta import ModelMeta, sidecar_path, write_bytes_atomic, write_sidecar
 
 FAILED_SUFFIX = ".failed"
 MODEL_SUFFIXES = (".tflite", ".onnx")

@@ -14,16 +14,16 @@ import onnxruntime
 import tensorflow as tf
 import tf2onnx
 
-from convert.data import WindowSet
-from convert.formats import Format
-from convert.onnx_export import embed_metadata, quantize_onnx, to_onnx
-from convert.outputs import withdraw, write_model
-from convert.quiet import captured_output
-from convert.source import Source
-from convert.tflite import to_tflite
-from convert.verify import Criteria, Figures, judge
-from edge.model import load_model
-from edge.model_meta import ModelMeta
+from ser_edge.convert.data import WindowSet
+from ser_edge.convert.formats import Format
+from ser_edge.convert.onnx_export import embed_metadata, quantize_onnx, to_onnx
+from ser_edge.convert.outputs import withdraw, write_model
+from ser_edge.convert.quiet import captured_output
+from ser_edge.convert.source import Source
+from ser_edge.convert.tflite import to_tflite
+from ser_edge.convert.verify import Criteria, Figures, judge
+from ser_edge.model import load_model
+from ser_edge.model_meta import ModelMeta
 
 #: Test windows the written file must reproduce (within 1e-6) as verified.
 RECHECK_WINDOWS = 16

@@ -5,7 +5,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Sequence
 
-from convert.pipeline import Job, Result, describe
+from ser_edge.convert.pipeline import Job, Result, describe
 
 
 def report_dict(job: Job, results: Sequence[Result]) -> dict[str, Any]:

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from convert.errors import ConvertError
-from convert.quiet import captured_output
-from edge.model_meta import ModelMeta, ModelMetaError, read_sidecar
+from ser_edge.convert.errors import ConvertError
+from ser_edge.convert.quiet import captured_output
+from ser_edge.model_meta import ModelMeta, ModelMetaError, read_sidecar
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Judge a converted model's probabilities against the Keras model's on the test windows.
 
 The converted model itself is run by the device runtime's loader
-(``edge.model.load_model``: LiteRT for .tflite, onnxruntime for .onnx), so what
+(``ser_edge.model.load_model``: LiteRT for .tflite, onnxruntime for .onnx), so what
 is verified is exactly what the device runs.
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from convert.data import WindowSet
-from train.fit import clip_probabilities
+from ser_edge.convert.data import WindowSet
+from ser_edge.train.fit import clip_probabilities
 
 
 @dataclass(frozen=True)

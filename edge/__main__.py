@@ -1,4 +1,4 @@
-"""``python -m edge``: the ser-edge command line."""
-from edge.cli import main
+"""``python -m ser_edge``: the ser-edge command line."""
+from ser_edge.cli import main
 
 main()

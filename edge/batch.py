@@ -15,8 +15,8 @@ import signal
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from edge.model import LoadedModel, load_model
-from edge.scoring import FileResult, score_file
+from ser_edge.model import LoadedModel, load_model
+from ser_edge.scoring import FileResult, score_file
 
 DEFAULT_EXTENSIONS = ("wav", "flac", "ogg", "opus", "mp3", "aiff", "aif")
 

@@ -26,14 +26,14 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from edge.batch import DEFAULT_EXTENSIONS, collect_files, score_paths, usable_cores
-from edge.listen import listen
-from edge.options import load_or_usage_error, model_options
-from edge.result_files import Outcome, ResultWriter, record, recover, result_format
-from edge.scoring import SILENCE, FileResult, score_file
-from edge.shipped import example_clips
-from edge.summary import summarise, summary_text, write_report
-from edge.truth import path_key, read_truth_csv, truth_from_names
+from ser_edge.batch import DEFAULT_EXTENSIONS, collect_files, score_paths, usable_cores
+from ser_edge.listen import listen
+from ser_edge.options import load_or_usage_error, model_options
+from ser_edge.result_files import Outcome, ResultWriter, record, recover, result_format
+from ser_edge.scoring import SILENCE, FileResult, score_file
+from ser_edge.shipped import example_clips
+from ser_edge.summary import summarise, summary_text, write_report
+from ser_edge.truth import path_key, read_truth_csv, truth_from_names
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: Exit status after Ctrl-C, as a shell reports a process ended by SIGINT.

@@ -9,8 +9,8 @@ from typing import Iterable, Iterator
 
 import click
 
-from edge.options import load_or_usage_error, model_options
-from edge.stream import Block, HopResult, StreamConfig, StreamEngine, file_source, summarise
+from ser_edge.options import load_or_usage_error, model_options
+from ser_edge.stream import Block, HopResult, StreamConfig, StreamEngine, file_source, summarise
 
 _BARS = " ▁▂▃▄▅▆▇█"
 
@@ -62,7 +62,7 @@ def listen(model_path, backend, threads, device, list_devices, capture_rate, inp
       ser-edge listen --device 2 --json        # one JSON object per hop
       ser-edge listen --input clip.wav --fast  # replay a file through the same engine
     """
-    from edge.microphone import Microphone, MicrophoneError, list_devices as devices
+    from ser_edge.microphone import Microphone, MicrophoneError, list_devices as devices
 
     if list_devices:
         try:

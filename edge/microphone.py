@@ -13,8 +13,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from edge.audio import Resampler
-from edge.stream import Block
+from ser_edge.audio import Resampler
+from ser_edge.stream import Block
 
 
 class MicrophoneError(RuntimeError):

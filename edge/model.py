@@ -22,8 +22,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from edge.model_meta import METADATA_KEY, ModelMeta, ModelMetaError, parse_meta_json, read_sidecar, sidecar_path
-from edge.shipped import shipped_folder
+from ser_edge.model_meta import METADATA_KEY, ModelMeta, ModelMetaError, parse_meta_json, read_sidecar, sidecar_path
+from ser_edge.shipped import shipped_folder
 
 #: File name of the shipped default model inside the shipped folder.
 DEFAULT_MODEL = "ser_cnn.int8.tflite"

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from edge.features import FeatureSpec
-from edge.windows import WindowSpec
+from ser_edge.features import FeatureSpec
+from ser_edge.windows import WindowSpec
 
 FORMAT_VERSION = 1
 METADATA_KEY = "ser_edge"

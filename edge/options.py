@@ -5,7 +5,7 @@ from typing import Callable
 
 import click
 
-from edge.model import BACKENDS, LoadedModel, ModelError, default_model_path, load_model
+from ser_edge.model import BACKENDS, LoadedModel, ModelError, default_model_path, load_model
 
 
 def model_options(command: Callable) -> Callable:

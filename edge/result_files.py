@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence, TextIO
 
-from edge.scoring import FileResult
+from ser_edge.scoring import FileResult
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
 _ENCODING = {"encoding": "utf-8", "errors": "surrogateescape"}  # any path bytes survive a round trip

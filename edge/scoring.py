@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.audio import AudioError, is_silent, iter_blocks
-from edge.features import FeatureError, FeatureSpec, StreamingMFCC
-from edge.model import LoadedModel, ModelError
-from edge.windows import clip_window_batches, trim_bounds
+from ser_edge.audio import AudioError, is_silent, iter_blocks
+from ser_edge.features import FeatureError, FeatureSpec, StreamingMFCC
+from ser_edge.model import LoadedModel, ModelError
+from ser_edge.windows import clip_window_batches, trim_bounds
 
 #: Label of a file whose whole signal is below the silence threshold.
 SILENCE = "silence"

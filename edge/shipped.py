@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.resources
 from pathlib import Path
 
-PACKAGE = "edge.models"
+PACKAGE = "ser_edge.models"
 SOURCE_FOLDER = Path(__file__).resolve().parent.parent / "models"
 EXAMPLES = "examples"
 EXAMPLE_SUFFIXES = (".flac", ".wav")

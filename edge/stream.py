@@ -16,9 +16,9 @@ from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from edge.features import StreamingMFCC
-from edge.model_meta import ModelMeta
-from edge.windows import clip_windows, frame_log_energy_db
+from ser_edge.features import StreamingMFCC
+from ser_edge.model_meta import ModelMeta
+from ser_edge.windows import clip_windows, frame_log_energy_db
 
 SILENCE = "silence"
 UNCERTAIN = "uncertain"
@@ -207,7 +207,7 @@ def file_source(path: str, sample_rate: int, block_s: float = 0.1, realtime: boo
     """Replay an audio file as blocks of ``block_s``, paced at real time or as fast as possible."""
     import time
 
-    from edge.audio import iter_blocks
+    from ser_edge.audio import iter_blocks
 
     now = clock or time.monotonic
     start = now()

@@ -12,15 +12,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from edge.metrics import classification_report
-from edge.model import LoadedModel
-from edge.model_meta import write_json_atomic
-from edge.result_files import Outcome
-from edge.scoring import SILENCE
-from edge.truth import path_key
-from train.report import (
-    save_confusion_plot,  # NumPy only; matplotlib is imported inside the plot
-)
+from ser_edge.metrics import classification_report
+from ser_edge.model import LoadedModel
+from ser_edge.model_meta import write_json_atomic
+from ser_edge.plots import save_confusion_plot
+from ser_edge.result_files import Outcome
+from ser_edge.scoring import SILENCE
+from ser_edge.truth import path_key
 
 
 def summarise(

@@ -11,7 +11,7 @@ import csv
 import os
 from typing import Iterable
 
-from train.corpora import parse_name
+from ser_edge.corpora import parse_name
 
 
 def path_key(path: str) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from helpers import skip_or_fail
 
-from edge.model import LoadedModel, default_model_path, load_model
+from ser_edge.model import LoadedModel, default_model_path, load_model
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import sine, write
 
-from edge.audio import (
+from ser_edge.audio import (
     AudioCorrupt,
     AudioEmpty,
     AudioError,

@@ -13,11 +13,11 @@ import pytest
 import soundfile as sf
 from helpers import skip_or_fail
 
-from benchmarks import audio_fixtures, report, targets, timing
-from benchmarks.accuracy import SplitFiles
-from benchmarks.models import FORMATS, missing, model_paths
-from benchmarks.processes import measure
-from edge.shipped import shipped_folder
+from ser_edge.bench import audio_fixtures, report, targets, timing
+from ser_edge.bench.accuracy import SplitFiles
+from ser_edge.bench.models import FORMATS, missing, model_paths
+from ser_edge.bench.processes import measure
+from ser_edge.shipped import shipped_folder
 
 SECTIONS = ("machine", "accuracy", "latency", "pipeline", "features", "stream", "startup", "score", "sizes", "targets", "run")
 FRACTIONS = ("accuracy", "uar", "macro_f1", "file", "window")
@@ -130,7 +130,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory, ser_data: Path) -> Itera
         skip_or_fail(f"shipped models missing: {', '.join(absent)}")
     out = tmp_path_factory.mktemp("bench")
     script = Path(sys.executable).with_name("ser-bench")
-    command = [*([str(script)] if script.is_file() else [sys.executable, "-m", "benchmarks.cli"]), "--quick", "--data", str(ser_data), "-o", str(out)]
+    command = [*([str(script)] if script.is_file() else [sys.executable, "-m", "ser_edge.bench.cli"]), "--quick", "--data", str(ser_data), "-o", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     yield out

@@ -11,17 +11,17 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from convert.cli import main
-from convert.data import calibration_from_split, split_files, window_set
-from edge.features import FeatureSpec
-from edge.model import load_model
-from edge.model_meta import METADATA_KEY, ModelMeta, ModelMetaError, parse_meta_json, read_sidecar, write_sidecar
-from edge.windows import WindowSpec
-from train.corpora import LABELS, load_corpora
-from train.splits import Split, make_split, save_split
+from ser_edge.convert.cli import main
+from ser_edge.convert.data import calibration_from_split, split_files, window_set
+from ser_edge.features import FeatureSpec
+from ser_edge.model import load_model
+from ser_edge.model_meta import METADATA_KEY, ModelMeta, ModelMetaError, parse_meta_json, read_sidecar, write_sidecar
+from ser_edge.windows import WindowSpec
+from ser_edge.corpora import LABELS, load_corpora
+from ser_edge.train.splits import Split, make_split, save_split
 
 keras = pytest.importorskip("keras")
-pytest.importorskip("onnxruntime")  # edge.model runs the .onnx files through it
+pytest.importorskip("onnxruntime")  # ser_edge.model runs the .onnx files through it
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 
 RATE = 16000
@@ -65,7 +65,7 @@ def _write_corpus(root: Path) -> Path:
 
 def _train(root: Path, split: Path, out: Path) -> Path:
     """Fit the project's own cnn1d (narrow) on the training windows and save its shipped form as the trainer does."""
-    from train.model import build, calibrated  # imports keras, so after the skips
+    from ser_edge.train.model import build, calibrated  # imports keras, so after the skips
 
     paths, labels = split_files(root, split, "train", LABELS)
     train = window_set(paths, labels, META, "train")
@@ -120,7 +120,7 @@ def _tflite_tensors(path: Path) -> tuple[dict, dict]:
 
 
 def _predict(path: Path, windows: np.ndarray) -> np.ndarray:
-    """Probabilities from a converted model through the project's own runner (edge.model)."""
+    """Probabilities from a converted model through the project's own runner (ser_edge.model)."""
     return load_model(path).predict(windows)
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from train.corpora import LABELS, Item, find_corpora, load_corpora
-from train.splits import SPLITS, assert_speaker_independent, load_split, make_split, save_split
+from ser_edge.corpora import LABELS, Item, find_corpora, load_corpora
+from ser_edge.train.splits import SPLITS, assert_speaker_independent, load_split, make_split, save_split
 
 
 # Synthetic files: path -> (corpus, speaker, label, original label, group).

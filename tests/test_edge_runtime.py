@@ -25,18 +25,18 @@ import soundfile as sf
 from click.testing import CliRunner
 from helpers import write
 
-import edge.batch
-import edge.cli
-from edge.cli import main
-from edge.features import FeatureSpec
-from edge.model import DEFAULT_MODEL, ModelError, default_model_path, load_model
-from edge.model_meta import METADATA_KEY, ModelMeta, write_sidecar
-from edge.result_files import csv_columns
-from edge.scoring import SILENCE, score_file
-from edge.shipped import example_clips, shipped_folder
-from edge.truth import path_key, truth_from_names
-from edge.windows import WindowSpec, clip_window_batches, clip_windows, normalise
-from train.corpora import LABELS
+import ser_edge.batch
+import ser_edge.cli
+from ser_edge.cli import main
+from ser_edge.features import FeatureSpec
+from ser_edge.model import DEFAULT_MODEL, ModelError, default_model_path, load_model
+from ser_edge.model_meta import METADATA_KEY, ModelMeta, write_sidecar
+from ser_edge.result_files import csv_columns
+from ser_edge.scoring import SILENCE, score_file
+from ser_edge.shipped import example_clips, shipped_folder
+from ser_edge.truth import path_key, truth_from_names
+from ser_edge.windows import WindowSpec, clip_window_batches, clip_windows, normalise
+from ser_edge.corpora import LABELS
 
 SPEC = FeatureSpec(n_mels=26, n_mfcc=13)
 WINDOW = WindowSpec(frames=100, hop_frames=50)  # 1 s windows every 0.5 s keep the nets tiny
@@ -374,7 +374,7 @@ def test_resume_after_a_hard_kill_completes_without_duplicates(models: dict[str,
 
 
 def test_ctrl_c_keeps_finished_rows_and_exits_130(models: dict[str, Path], mixed: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = edge.cli.score_paths
+    real = ser_edge.cli.score_paths
 
     def interrupted(*args, **kwargs):
         for i, result in enumerate(real(*args, **kwargs)):
@@ -382,7 +382,7 @@ def test_ctrl_c_keeps_finished_rows_and_exits_130(models: dict[str, Path], mixed
                 raise KeyboardInterrupt
             yield result
 
-    monkeypatch.setattr(edge.cli, "score_paths", interrupted)
+    monkeypatch.setattr(ser_edge.cli, "score_paths", interrupted)
     out = tmp_path / "out.jsonl"
     code, _, err = invoke("score", mixed["root"], "-o", out, "--model", models["tflite"], "-j", "1")
     assert code == 130 and "interrupted: 2 of" in err and "--resume" in err
@@ -438,7 +438,7 @@ def test_unexpected_failure_is_a_row_not_a_crash(models: dict[str, Path], tmp_pa
     def broken(path, model, segments=False):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(edge.batch, "score_file", broken)
+    monkeypatch.setattr(ser_edge.batch, "score_file", broken)
     out = tmp_path / "out.csv"
     code, _, _ = invoke("score", *RAVDESS, "-o", out, "--model", models["tflite"], "-j", "1")
     assert code == 1
@@ -466,13 +466,13 @@ def test_runtime_never_imports_training_libraries(models: dict[str, Path], mixed
     script = textwrap.dedent(
         f"""
         import sys
-        import edge, edge.cli, edge.model, edge.scoring
+        import ser_edge, ser_edge.cli, ser_edge.model, ser_edge.scoring
         from click.testing import CliRunner
         runner = CliRunner()
         for model in ({str(models['tflite'])!r}, {str(models['onnx'])!r}):
-            result = runner.invoke(edge.cli.main, ["predict", {str(mixed['ravdess0'])!r}, "--model", model, "--json"])
+            result = runner.invoke(ser_edge.cli.main, ["predict", {str(mixed['ravdess0'])!r}, "--model", model, "--json"])
             assert result.exit_code == 0, result.output
-        result = runner.invoke(edge.cli.main, ["score", {str(mixed['root'])!r}, "-o", {str(tmp_path / 'o.csv')!r},
+        result = runner.invoke(ser_edge.cli.main, ["score", {str(mixed['root'])!r}, "-o", {str(tmp_path / 'o.csv')!r},
                                                "--model", {str(models['tflite'])!r}, "-j", "1", "--report", {str(tmp_path / 'r')!r}])
         assert result.exit_code == 1, result.output
         heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)

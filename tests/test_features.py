@@ -11,8 +11,8 @@ import python_speech_features as psf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge.audio import read_audio
-from edge.features import FeatureError, FeatureSpec, StreamingMFCC, mfcc
+from ser_edge.audio import read_audio
+from ser_edge.features import FeatureError, FeatureSpec, StreamingMFCC, mfcc
 
 FAST = settings(max_examples=40, deadline=None)
 PSF_CONFIGS = {"psf-13x26": {}, "psf-40x40": {"numcep": 40, "nfilt": 40}}

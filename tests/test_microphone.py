@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 from helpers import skip_or_fail
 
-from edge.shipped import example_clips
+from ser_edge.shipped import example_clips
 
 ENABLE = (
     "apt-get install -y --no-install-recommends libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins "
@@ -60,7 +60,7 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 
 def _most_confident_example(env: dict[str, str]) -> tuple[Path, str]:
     """The example clip `ser-edge predict` is surest about, and its label: a fair clip to compare the two paths on."""
-    out = subprocess.run([sys.executable, "-m", "edge", "predict", "--json", *map(str, example_clips())], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-m", "ser_edge", "predict", "--json", *map(str, example_clips())], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     best = max((json.loads(line) for line in out.stdout.splitlines()), key=lambda row: row["confidence"])
     return Path(best["path"]), best["label"]
@@ -70,7 +70,7 @@ def _most_confident_example(env: dict[str, str]) -> tuple[Path, str]:
 def test_listen_hears_a_clip_played_into_the_sink(pulse: dict[str, str], capture: list[str]) -> None:
     clip, expected = _most_confident_example(pulse)
     listen = subprocess.Popen(
-        [sys.executable, "-m", "edge", "listen", "--json", "--duration", "9", "--smoothing", "none", "--min-confidence", "0", *capture],
+        [sys.executable, "-m", "ser_edge", "listen", "--json", "--duration", "9", "--smoothing", "none", "--min-confidence", "0", *capture],
         env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

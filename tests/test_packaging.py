@@ -1,4 +1,4 @@
-"""The built wheel carries the shipped models and example clips: `ser-edge predict --examples` works from it."""
+"""The built wheel installs one package, ``ser_edge``, carrying the shipped models: `ser-edge predict --examples` works from it."""
 from __future__ import annotations
 
 import json
@@ -27,13 +27,17 @@ def test_wheel_ships_models_and_runs_outside_the_checkout(tmp_path: Path) -> Non
     assert build.returncode == 0, build.stderr
     wheel = next((tmp_path / "dist").glob("ser_edge-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"edge/models/ser_cnn.int8.tflite", "edge/models/ser_cnn.int8.tflite.json", "edge/models/examples/README.md"} <= names
+    assert {"ser_edge/models/ser_cnn.int8.tflite", "ser_edge/models/ser_cnn.int8.tflite.json", "ser_edge/models/examples/README.md"} <= names
+    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert top == {"ser_edge"}, top  # nothing else lands at the top of site-packages
+    assert {"ser_edge/train/fit.py", "ser_edge/convert/cli.py", "ser_edge/bench/cli.py", "ser_edge/cli.py"} <= names
     assert not any(n.endswith((".keras", "split.json")) for n in names)  # training artefacts stay in the repo
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)], check=True, timeout=300)
     env = {**os.environ, "PYTHONPATH": str(target)}
-    run = subprocess.run([sys.executable, "-m", "edge", "predict", "--examples", "--json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    run = subprocess.run([sys.executable, "-m", "ser_edge", "predict", "--examples", "--json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert run.returncode == 0, run.stderr
     rows = [json.loads(line) for line in run.stdout.splitlines()]
     assert len(rows) == 7 and all(row["path"].startswith(str(target)) for row in rows)
+    assert {p.name for p in target.iterdir() if not p.name.endswith(".dist-info")} <= {"ser_edge", "bin"}
     assert all(row["label"] in row["probabilities"] for row in rows)

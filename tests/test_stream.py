@@ -13,14 +13,14 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from edge.audio import read_audio
-from edge.cli import main
-from edge.features import mfcc
-from edge.model import LoadedModel
-from edge.scoring import score_file
-from edge.shipped import example_clips
-from edge.stream import SILENCE, Block, StreamConfig, StreamEngine, file_source
-from edge.windows import clip_windows
+from ser_edge.audio import read_audio
+from ser_edge.cli import main
+from ser_edge.features import mfcc
+from ser_edge.model import LoadedModel
+from ser_edge.scoring import score_file
+from ser_edge.shipped import example_clips
+from ser_edge.stream import SILENCE, Block, StreamConfig, StreamEngine, file_source
+from ser_edge.windows import clip_windows
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_bad_stream_settings_are_usage_errors() -> None:
 def test_listen_ctrl_c_stops_cleanly_with_a_summary() -> None:
     """SIGINT during a real-time replay: partial results stay on stdout, a summary follows, exit status 130."""
     listen = subprocess.Popen(
-        [sys.executable, "-m", "edge", "listen", "--input", str(example_clips()[3]), "--realtime", "--json"],
+        [sys.executable, "-m", "ser_edge", "listen", "--input", str(example_clips()[3]), "--realtime", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     first = listen.stdout.readline()  # the first hop: interrupt only once listen is producing results

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from helpers import sine
 
-from edge.metrics import classification_report, expected_calibration_error
-from edge.model_meta import read_sidecar
-from train.augment import AugmentConfig, augment_waveform, spec_augment
-from train.fit import clip_probabilities, fit_temperature, mixup, softmax
+from ser_edge.metrics import classification_report, expected_calibration_error
+from ser_edge.model_meta import read_sidecar
+from ser_edge.train.augment import AugmentConfig, augment_waveform, spec_augment
+from ser_edge.train.fit import clip_probabilities, fit_temperature, mixup, softmax
 
 
 def test_augment_waveform_changes_the_clip_within_its_ranges() -> None:
@@ -86,7 +86,7 @@ def test_classification_report_figures() -> None:
 
 def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
     """A few epochs on a small real slice: loss falls, every artefact is written, reports and metadata parse."""
-    from train.cli import main
+    from ser_edge.train.cli import main
 
     out = tmp_path / "run"
     args = ["train", "--data", str(ser_data), "--out", str(out), "--cache", str(tmp_path / "cache"),

@@ -17,10 +17,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from edge.audio import read_audio
-from edge.features import FeatureSpec, mfcc
-from edge.model_meta import file_sha256
-from train.augment import AugmentConfig, augment_waveform
+from ser_edge.audio import read_audio
+from ser_edge.features import FeatureSpec, mfcc
+from ser_edge.model_meta import file_sha256
+from ser_edge.train.augment import AugmentConfig, augment_waveform
 
 
 def _key(content_sha: str, spec: FeatureSpec, aug: AugmentConfig | None, copy: int, seed: int, gain_db: float) -> str:

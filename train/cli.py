@@ -16,14 +16,14 @@ from typing import Any, Sequence
 import click
 import numpy as np
 
-from edge.features import FeatureSpec
-from edge.metrics import expected_calibration_error
-from edge.model_meta import ModelMeta, read_sidecar, write_json_atomic, write_sidecar
-from edge.windows import WindowSpec
-from train.augment import AugmentConfig
-from train.corpora import LABELS, Item, load_corpora
-from train.data import clip_set
-from train.fit import (
+from ser_edge.features import FeatureSpec
+from ser_edge.metrics import expected_calibration_error
+from ser_edge.model_meta import ModelMeta, read_sidecar, write_json_atomic, write_sidecar
+from ser_edge.windows import WindowSpec
+from ser_edge.train.augment import AugmentConfig
+from ser_edge.corpora import LABELS, Item, load_corpora
+from ser_edge.train.data import clip_set
+from ser_edge.train.fit import (
     ClipSet,
     TrainConfig,
     all_windows,
@@ -34,8 +34,9 @@ from train.fit import (
     softmax,
     train_model,
 )
-from train.report import markdown_summary, save_confusion_plot
-from train.splits import load_split, make_split, save_split
+from ser_edge.plots import save_confusion_plot
+from ser_edge.train.report import markdown_summary
+from ser_edge.train.splits import load_split, make_split, save_split
 
 DATA_ENV = "SER_DATA"
 #: Model file name inside a training output folder.
@@ -170,7 +171,7 @@ def train(limit: int, **opts) -> None:
     _log(f"temperature fitted on validation: {temperature:.3f}")
     test_logits, test_owner = _window_outputs(model, test_set, window)
 
-    from train.model import calibrated
+    from ser_edge.train.model import calibrated
 
     shipped = calibrated(model, temperature)
     model_path = out / MODEL_NAME
@@ -210,7 +211,7 @@ def crossval(folds: int, fold_corpus: str, **opts) -> None:
     for validation and trains on everything else outside the test split. This is
     how the shipped settings were chosen (see models/README.md).
     """
-    from train.crossval import crossvalidate
+    from ser_edge.train.crossval import crossvalidate
 
     out, cache, cfg, items, split = _setup(opts)
     result = crossvalidate(items, split, opts["data_root"], cfg, cache, out, folds, fold_corpus, _log)

@@ -6,10 +6,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from train.corpora import LABELS, Item
-from train.data import clip_set
-from train.fit import TrainConfig, train_model
-from train.splits import Split
+from ser_edge.corpora import LABELS, Item
+from ser_edge.train.data import clip_set
+from ser_edge.train.fit import TrainConfig, train_model
+from ser_edge.train.splits import Split
 
 
 def speaker_folds(items: Sequence[Item], split: Split, corpus: str, folds: int) -> list[set[str]]:

@@ -7,11 +7,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from edge.features import FeatureSpec
-from train.augment import AugmentConfig
-from train.cache import cached_features
-from train.corpora import LABELS, Item
-from train.fit import ClipSet
+from ser_edge.features import FeatureSpec
+from ser_edge.train.augment import AugmentConfig
+from ser_edge.train.cache import cached_features
+from ser_edge.corpora import LABELS, Item
+from ser_edge.train.fit import ClipSet
 
 
 def clip_set(

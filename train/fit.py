@@ -14,11 +14,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from edge.features import FeatureSpec
-from edge.metrics import classification_report, expected_calibration_error
-from edge.windows import WindowSpec, clip_windows, fit_length, normalise, trim
-from train.augment import AugmentConfig, spec_augment
-from train.corpora import GROUPED_BY
+from ser_edge.features import FeatureSpec
+from ser_edge.metrics import classification_report, expected_calibration_error
+from ser_edge.windows import WindowSpec, clip_windows, fit_length, normalise, trim
+from ser_edge.train.augment import AugmentConfig, spec_augment
+from ser_edge.corpora import GROUPED_BY
 
 Log = Callable[[str], None]
 
@@ -171,7 +171,7 @@ def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainC
     import keras
     import tensorflow as tf
 
-    from train.model import build
+    from ser_edge.train.model import build
 
     keras.utils.set_random_seed(cfg.seed)
     if tf.config.list_physical_devices("GPU"):

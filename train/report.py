@@ -1,36 +1,7 @@
-"""Evaluation report: JSON figures, a markdown summary and a confusion-matrix plot."""
+"""Evaluation report as a markdown summary (the confusion plot is ``ser_edge.plots``, shared with scoring)."""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Mapping, Sequence
-
-import numpy as np
-
-
-def save_confusion_plot(confusion: Sequence[Sequence[int]], labels: Sequence[str], title: str, path: Path) -> None:
-    """Row-normalised confusion matrix with counts, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    counts = np.asarray(confusion)
-    rows = counts.sum(axis=1, keepdims=True)
-    share = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
-    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    for i in range(len(labels)):
-        for j in range(len(labels)):
-            if counts[i, j]:
-                ax.text(j, i, f"{counts[i, j]}", ha="center", va="center", color="white" if share[i, j] > 0.5 else "black", fontsize=8)
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+from typing import Any, Mapping
 
 
 def _row(name: str, rep: Mapping[str, Any]) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from train.corpora import CORPORA, GROUPED_BY, Item
+from ser_edge.corpora import CORPORA, GROUPED_BY, Item
 
 SPLITS = ("train", "validation", "test")
 FORMAT_VERSION = 1
