@@ -4,20 +4,23 @@ File-level figures use the runtime's rule (mean of a file's window
 probabilities, then argmax): overall, headline (all corpora but TESS, whose
 test words are spoken by its training speakers) and per corpus.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ser_edge.bench.models import KERAS
-from ser_edge.convert.data import WindowSet, split_files, window_set
+from ser_edge.convert.window_sets import WindowSet, split_files, window_set
+from ser_edge.corpora import parse_name
 from ser_edge.model import LoadedModel
 from ser_edge.model_meta import ModelMeta
-from ser_edge.corpora import parse_name
-from ser_edge.train.fit import ClipSet, clip_probabilities, report_clips
+from ser_edge.pipeline import clip_probabilities
+from ser_edge.train.fit import ClipSet, report_clips
 
 FIGURES = ("n", "accuracy", "uar", "macro_f1")
 
@@ -30,7 +33,7 @@ class SplitFiles:
     labels: list[int]
     corpora: list[str]
 
-    def spread(self, count: int | None) -> "SplitFiles":
+    def spread(self, count: int | None) -> SplitFiles:
         """At most ``count`` files taken evenly over the sorted list, so every corpus keeps a share (None: all)."""
         if count is None or count >= len(self.paths):
             return self
@@ -64,6 +67,7 @@ def evaluate(probs: Mapping[str, np.ndarray], reference: str, test: WindowSet, f
     reports = {fmt: report_clips(p, clips, labels) for fmt, p in file_probs.items()}
     return {
         "files": len(test.files),
+        "labels": list(labels),
         "windows": int(len(test.windows)),
         "skipped": list(test.skipped),
         "files_per_corpus": {corpus: corpora.count(corpus) for corpus in sorted(set(corpora))},

@@ -1,4 +1,5 @@
 """``ser-bench``: accuracy, speed and footprint of every model format, and the targets they meet, in one run."""
+
 from __future__ import annotations
 
 import os
@@ -12,24 +13,58 @@ import click
 
 from ser_edge.bench import features, outputs, suite
 from ser_edge.bench.models import DEFAULT_STEM, KERAS, missing, model_paths
+from ser_edge.data_root import data_option
 from ser_edge.shipped import shipped_folder
 
-DATA_ENV = "SER_DATA"
-RESULTS = Path(__file__).resolve().parent / "results"
+#: Default results folder, under the current folder (never inside the installed package or the checkout's committed results).
+RESULTS = Path("runs") / "bench"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.group(invoke_without_command=True, context_settings=CONTEXT)
+@click.version_option(package_name="ser-edge")
 @click.option("--quick", is_flag=True, help="Reduced run (about a minute on 2 cores): 60 test files, fewer repeats, a 2-minute soak.")
-@click.option("--models", "models_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), help="Folder of the five model files [default: the shipped models/].")
-@click.option("--stem", default=DEFAULT_STEM, show_default=True, help="Model file name stem: STEM.keras, STEM.float32.tflite, STEM.int8.tflite, STEM.onnx, STEM.int8.onnx.")
-@click.option("--keras", "keras_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="The Keras model the others were converted from, if not beside them [default: MODELS/STEM.keras].")
-@click.option("--data", type=click.Path(file_okay=False, exists=True, path_type=Path), help=f"Corpus folder [default: ${DATA_ENV}].")
+@click.option(
+    "--models",
+    "models_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Folder of the five model files [default: the shipped models/].",
+)
+@click.option(
+    "--stem",
+    default=DEFAULT_STEM,
+    show_default=True,
+    help="Model file name stem: STEM.keras, STEM.float32.tflite, STEM.int8.tflite, STEM.onnx, STEM.int8.onnx.",
+)
+@click.option(
+    "--keras",
+    "keras_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The Keras model the others were converted from, if not beside them [default: MODELS/STEM.keras].",
+)
+@data_option(required=True, help="Corpus folder")
 @click.option("--split", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Speaker-independent split file [default: MODELS/split.json].")
-@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=RESULTS, show_default="benchmarks/results", help="Folder for the results.")
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=RESULTS,
+    show_default=True,
+    help="Folder for the results (the README's figures: -o benchmarks/results).",
+)
 @click.option("--soak-minutes", type=click.FloatRange(min=0.5), help="Audio streamed by the soak [default: 60, 2 with --quick].")
 @click.pass_context
-def main(ctx: click.Context, quick: bool, models_dir: Path | None, stem: str, keras_path: Path | None, data: Path | None, split: Path | None, out: Path, soak_minutes: float | None) -> None:
+def main(
+    ctx: click.Context,
+    quick: bool,
+    models_dir: Path | None,
+    stem: str,
+    keras_path: Path | None,
+    data_root: Path,
+    split: Path | None,
+    out: Path,
+    soak_minutes: float | None,
+) -> None:
     """Benchmark the five model formats on this machine, in one run.
 
     \b
@@ -60,26 +95,17 @@ def main(ctx: click.Context, quick: bool, models_dir: Path | None, stem: str, ke
     absent = missing(paths)
     if absent:
         raise click.UsageError("model files not found: " + ", ".join(absent))
-    data = data or _data_from_env()
     split = split or folder / "split.json"
     if not split.is_file():
         raise click.UsageError(f"no split file {split}; give --split")
     settings = suite.QUICK if quick else suite.FULL
     if soak_minutes:
         settings = replace(settings, soak_s=60 * soak_minutes)
-    results = suite.run(paths, data, split, settings, log=lambda m: click.echo(m, err=True))
+    results = suite.run(paths, data_root, split, settings, log=lambda m: click.echo(m, err=True))
     for target in results["targets"]:
         click.echo(f"{'met    ' if target['met'] else 'NOT MET'}  {target['name']}: {target['measured']}  ({target['goal']})")
     for path in outputs.write(results, out):
         click.echo(f"wrote {path}")
-
-
-def _data_from_env() -> Path:
-    """The corpus folder from $SER_DATA, or a usage error."""
-    root = os.environ.get(DATA_ENV)
-    if not root or not Path(root).is_dir():
-        raise click.UsageError(f"give --data or set {DATA_ENV} to the corpus folder (got {root!r})")
-    return Path(root)
 
 
 @main.command("features", context_settings={"ignore_unknown_options": True, "help_option_names": []})

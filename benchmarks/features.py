@@ -15,6 +15,7 @@ min over the rounds, and the ratios of the medians.
 
     python -m ser_edge.bench.features [--data DIR_OR_FILE] [--repeats N] [--blas-threads N] [--json PATH]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,15 +25,19 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from ser_edge.bench.timing import interleaved, stats as timing_stats, warmup_rounds
 from ser_edge.audio import read_audio
+from ser_edge.bench.timing import interleaved, warmup_rounds
+from ser_edge.bench.timing import stats as timing_stats
+from ser_edge.data_root import DataRootError, data_root
 from ser_edge.features import FeatureSpec, StreamingMFCC, mfcc
+from ser_edge.files import audio_files_under
 
 SAMPLE_RATE = 16000
 CLIP_SECONDS = 3.0
@@ -59,14 +64,14 @@ def synthetic_speech(seconds: float = CLIP_SECONDS, seed: int = 0) -> np.ndarray
 def load_clip(clip: Clip = None) -> tuple[np.ndarray, str]:
     """(samples, description): an array as is, a file's first 3 s, the first >= 3 s FLAC under a folder, else synthetic."""
     if clip is None:
-        root = os.environ.get("SER_DATA")
-        if not root or not Path(root).is_dir():
-            return synthetic_speech(), "synthetic speech-like signal (SER_DATA not set)"
-        clip = root
+        try:
+            clip = data_root()
+        except DataRootError as exc:
+            return synthetic_speech(), f"synthetic speech-like signal ({exc})"
     if isinstance(clip, np.ndarray):
         return np.asarray(clip, dtype=np.float32), "array given by the caller"
     path = Path(clip)
-    candidates = sorted(path.rglob("*.flac")) if path.is_dir() else [path]
+    candidates = [p for p in audio_files_under(path) if p.suffix == ".flac"] if path.is_dir() else [path]
     needed = round(CLIP_SECONDS * SAMPLE_RATE)
     for candidate in candidates:
         samples = read_audio(candidate, SAMPLE_RATE).samples
@@ -84,12 +89,23 @@ def _batch_methods(x: np.ndarray) -> dict[str, Callable[[], object]]:
         methods["psf"] = lambda: psf.mfcc(x64, SAMPLE_RATE)
     librosa = _optional("librosa")
     if librosa:
+
         def librosa_mfcc() -> np.ndarray:
             return librosa.feature.mfcc(
-                y=librosa.effects.preemphasis(x, coef=SPEC.preemphasis), sr=SAMPLE_RATE, n_mfcc=SPEC.n_mfcc,
-                n_fft=SPEC.n_fft, hop_length=SPEC.hop_length, win_length=SPEC.win_length, window="boxcar",
-                n_mels=SPEC.n_mels, center=False, htk=True, mel_norm=None, lifter=SPEC.lifter,
+                y=librosa.effects.preemphasis(x, coef=SPEC.preemphasis),
+                sr=SAMPLE_RATE,
+                n_mfcc=SPEC.n_mfcc,
+                n_fft=SPEC.n_fft,
+                hop_length=SPEC.hop_length,
+                win_length=SPEC.win_length,
+                window="boxcar",
+                n_mels=SPEC.n_mels,
+                center=False,
+                htk=True,
+                mel_norm=None,
+                lifter=SPEC.lifter,
             )
+
         methods["librosa"] = librosa_mfcc
     return methods
 

@@ -12,14 +12,16 @@ caches, the small models took 1.5 to 3 times as long (measured: int8 TFLite
 
     python -m ser_edge.bench.latency --threads N --repeats R --models PATHS_JSON [--clip AUDIO] --json OUT
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy: see edge/cli.py
 
@@ -27,17 +29,17 @@ import numpy as np
 
 from ser_edge.bench.features import Clip, load_clip
 from ser_edge.bench.models import KERAS, load_converted, load_keras
-from ser_edge.bench.pipeline import windows_of
 from ser_edge.bench.processes import measure
 from ser_edge.bench.timing import interleaved, stats, warmup_rounds
 from ser_edge.model_meta import ModelMeta
+from ser_edge.pipeline import signal_windows
 
 KERAS_MODES = ("keras eager", "keras predict", "keras tf.function")
 
 
 def sample_window(meta: ModelMeta, clip: Clip = None) -> np.ndarray:
     """One real model window (1, frames, n_mfcc) from a 3 s clip (see ``benchmarks.features.load_clip``)."""
-    return windows_of(meta, load_clip(clip)[0])[:1]
+    return signal_windows(load_clip(clip)[0], meta)[:1]
 
 
 def keras_calls(model: Any, x: np.ndarray) -> dict[str, Callable[[], object]]:
@@ -72,8 +74,19 @@ def in_subprocess(paths: Mapping[str, Path], threads: int, repeats: int, clip: P
     out = scratch / f"latency_{threads}.json"
     models = json.dumps({fmt: str(path) for fmt, path in paths.items()})
     command = [
-        sys.executable, "-m", "ser_edge.bench.latency", "--threads", str(threads), "--repeats", str(repeats),
-        "--models", models, "--clip", str(clip), "--json", str(out),
+        sys.executable,
+        "-m",
+        "ser_edge.bench.latency",
+        "--threads",
+        str(threads),
+        "--repeats",
+        str(repeats),
+        "--models",
+        models,
+        "--clip",
+        str(clip),
+        "--json",
+        str(out),
     ]
     measure(command)
     return json.loads(out.read_text())

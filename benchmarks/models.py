@@ -1,15 +1,17 @@
 """The five model formats a benchmark compares: where their files are, how to load each, and display names."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ser_edge.model import LoadedModel, load_model
 from ser_edge.model_meta import ModelMeta, sidecar_path
 
 #: File suffix after the stem, in report order; the Keras float model is the reference.
-FORMATS = ("keras", "float32.tflite", "int8.tflite", "onnx", "int8.onnx")
-KERAS, FLOAT_TFLITE, INT8_TFLITE = FORMATS[:3]
+MODEL_FILES = ("keras", "float32.tflite", "int8.tflite", "onnx", "int8.onnx")
+KERAS, FLOAT_TFLITE, INT8_TFLITE = MODEL_FILES[:3]
 NAMES = {
     "keras": "Keras float",
     "float32.tflite": "TFLite float32",
@@ -22,7 +24,7 @@ DEFAULT_STEM = "ser_cnn"
 
 def model_paths(folder: str | Path, stem: str = DEFAULT_STEM) -> dict[str, Path]:
     """Path of each format's file: ``<folder>/<stem>.<format>``."""
-    return {fmt: Path(folder) / f"{stem}.{fmt}" for fmt in FORMATS}
+    return {fmt: Path(folder) / f"{stem}.{fmt}" for fmt in MODEL_FILES}
 
 
 def missing(paths: Mapping[str, Path]) -> list[str]:

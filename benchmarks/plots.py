@@ -1,13 +1,15 @@
 """The run's two figures: accuracy against latency per format, and per-window latency of every runner."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from ser_edge.bench.latency import KERAS_MODES
-from ser_edge.bench.models import FORMATS, KERAS, NAMES
+from ser_edge.bench.models import KERAS, MODEL_FILES, NAMES
 
 #: The Keras point of the accuracy plot uses its compiled form: the fastest way to run it, so the fair one.
 KERAS_POINT = "keras tf.function"
@@ -29,7 +31,7 @@ def accuracy_vs_latency(results: Mapping[str, Any], path: Path) -> None:
     timings = results["latency"]["1"]["timings"]
     formats = results["accuracy"]["formats"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for i, fmt in enumerate(FORMATS):
+    for i, fmt in enumerate(MODEL_FILES):
         x = timings[KERAS_POINT if fmt == KERAS else fmt]["median_ms"]
         head = formats[fmt]["headline"]
         ax.scatter(x, head["accuracy"], marker="o", color="tab:blue")
@@ -43,7 +45,10 @@ def accuracy_vs_latency(results: Mapping[str, Any], path: Path) -> None:
     ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())
-    ax.margins(x=0.15, y=0.25)
+    ax.margins(x=0.15)
+    ax.set_ylim(0, 1)  # the whole scale: formats within a point of each other must look it
+    chance = 1 / len(results["accuracy"]["labels"])
+    ax.axhline(chance, color="grey", linestyle=":", linewidth=1, label=f"chance ({chance:.2f})")
     ax.set_xlabel(f"median latency per window, 1 thread, ms (log; Keras: {KERAS_POINT})")
     ax.set_ylabel("file-level figure on the test split")
     ax.set_title(f"Accuracy vs latency ({', '.join(results['accuracy']['headline_corpora'])} test files)")
@@ -58,7 +63,7 @@ def latency_bars(results: Mapping[str, Any], path: Path) -> None:
     """Median latency per window of every runner at each thread count, p90 as the error bar's top (log scale)."""
     plt = _pyplot()
     runs = results["latency"]
-    names = [*KERAS_MODES, *FORMATS[1:]]
+    names = [*KERAS_MODES, *MODEL_FILES[1:]]
     width = 0.8 / len(runs)
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for i, (threads, run) in enumerate(runs.items()):

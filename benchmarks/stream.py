@@ -1,6 +1,6 @@
-"""Streaming soak: a long recording through ``edge.stream.StreamEngine`` at full speed, in a fresh process.
+"""Streaming soak: a long recording through ``ser_edge.stream.StreamEngine`` at full speed, in a fresh process.
 
-The file is replayed by the file-source path (``edge.stream.file_source``,
+The file is replayed by the file-source path (``ser_edge.stream.file_source``,
 100 ms blocks, not paced), each block pushed into the engine. Per hop the
 compute is the time spent in ``push`` since the previous hop (MFCC of the new
 audio, plus the model on the window when the hop is voiced); decoding the file
@@ -10,6 +10,7 @@ model loads, after ``WARMUP_S`` of audio (the start of the soak) and at the end.
 
     python -m ser_edge.bench.stream AUDIO.wav MODEL --json OUT [--threads N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,9 @@ import soundfile as sf
 
 from ser_edge.bench.processes import measure
 from ser_edge.bench.timing import stats
+from ser_edge.decision import SILENCE
 from ser_edge.model import load_model
-from ser_edge.stream import SILENCE, StreamEngine, file_source
+from ser_edge.stream import StreamEngine, file_source
 
 BLOCK_S = 0.1
 WARMUP_S = 10.0  # audio streamed before the starting memory reading
@@ -85,7 +87,7 @@ def run(audio: Path, model_path: Path, threads: int = 1) -> dict[str, Any]:
     return {
         "audio_s": audio_s,
         "block_s": BLOCK_S,
-        "hop_s": engine.config.hop_s,
+        "hop_s": engine.decision.hop_s,
         "threads": threads,
         "hops": len(hop_ns),
         "windows": len(model_hop_ns),

@@ -1,4 +1,5 @@
 """``ser-convert``: a trained Keras model to verified TFLite and ONNX files for the device."""
+
 from __future__ import annotations
 
 import json
@@ -7,20 +8,20 @@ from pathlib import Path
 
 import click
 
-from ser_edge.convert.data import (
+from ser_edge.convert.errors import ConvertError
+from ser_edge.convert.formats import ALL, DEFAULT, FORMATS
+from ser_edge.convert.outputs import output_paths
+from ser_edge.convert.verify import Criteria
+from ser_edge.convert.window_sets import (
     WindowSet,
     calibration_from_folder,
     calibration_from_split,
     test_set,
 )
-from ser_edge.convert.errors import ConvertError
-from ser_edge.convert.formats import ALL, DEFAULT, FORMATS
-from ser_edge.convert.outputs import output_paths
-from ser_edge.convert.quiet import captured_output
-from ser_edge.convert.verify import Criteria
+from ser_edge.data_root import DATA_ENV, data_option
 from ser_edge.model_meta import ModelMeta, write_json_atomic
+from ser_edge.train.quiet import captured_output
 
-DATA_ENV = "SER_DATA"
 REPORT_NAME = "conversion_report.json"
 EXIT_FAILED, EXIT_BAD_INPUT = 1, 2
 
@@ -39,7 +40,7 @@ HELP = f"""Convert MODEL.keras (and its MODEL.keras.json metadata) for the devic
 verifying every output against the Keras model.
 
 \b
-Formats (any number; default --float32; --all = {', '.join(ALL)}):
+Formats (any number; default --float32; --all = {", ".join(ALL)}):
   --float32 --float16 --dynamic  TFLite: float, float16 or int8 weights
   --int8        full-integer TFLite: int8 weights, activations, input, output
   --onnx        ONNX from tf2onnx, opset 17
@@ -80,6 +81,7 @@ shape or label mismatch, no calibration or test data.
 
 
 @click.command(help=HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ser-edge")
 @click.argument("model_path", metavar="MODEL.keras", type=click.Path(dir_okay=False))
 @click.option("--float32", is_flag=True, help="Float32 TFLite (the default when no format is given).")
 @click.option("--float16", is_flag=True, help="TFLite with float16 weights.")
@@ -89,7 +91,7 @@ shape or label mismatch, no calibration or test data.
 @click.option("--onnx-int8", is_flag=True, help="Static int8 QDQ ONNX, per-channel (needs calibration data).")
 @click.option("--all", "all_formats", is_flag=True, help="float32 + int8 TFLite, ONNX and int8 ONNX.")
 @click.option("-o", "--output", type=click.Path(), help="Output folder, or file for a single format [default: beside the model].")
-@click.option("--data", "data_root", envvar=DATA_ENV, type=click.Path(file_okay=False), help=f"Corpora root the split refers to (or ${DATA_ENV}).")
+@data_option(required=False, help="Corpora root the split refers to")
 @click.option("--split", "split_file", type=click.Path(dir_okay=False), help="Split file [default: split.json beside the model].")
 @click.option("--calibration-audio", type=click.Path(file_okay=False), help="Calibrate on audio files under this folder instead of the training split.")
 @click.option("--calibration-windows", default=300, show_default=True, type=click.IntRange(1), help="Representative windows for int8.")
@@ -97,11 +99,30 @@ shape or label mismatch, no calibration or test data.
 @click.option("--no-verify", is_flag=True, help="Write outputs without checking them against Keras.")
 @click.option("--max-diff", default=Criteria.max_abs_diff, show_default=True, help="Float formats: largest allowed |probability difference|.")
 @click.option("--min-agreement", default=Criteria.min_agreement, show_default=True, help="Quantised formats: smallest allowed top-1 agreement on windows.")
-@click.option("--max-accuracy-drop", default=Criteria.max_accuracy_drop_pp, show_default=True, help="Quantised formats: largest allowed file accuracy loss, in points.")
+@click.option(
+    "--max-accuracy-drop", default=Criteria.max_accuracy_drop_pp, show_default=True, help="Quantised formats: largest allowed file accuracy loss, in points."
+)
 @click.option("--model-version", help="Version stamped on the outputs (plus '+<format>') [default: the Keras model's].")
+@click.option("--overwrite", is_flag=True, help="Replace converted models already at the output paths.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
-def main(model_path, output, data_root, split_file, calibration_audio, calibration_windows, seed, no_verify,
-         max_diff, min_agreement, max_accuracy_drop, model_version, as_json, all_formats, **flags) -> None:
+def main(
+    model_path,
+    output,
+    data_root,
+    split_file,
+    calibration_audio,
+    calibration_windows,
+    seed,
+    no_verify,
+    max_diff,
+    min_agreement,
+    max_accuracy_drop,
+    model_version,
+    overwrite,
+    as_json,
+    all_formats,
+    **flags,
+) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
     wanted = {name.replace("_", "-") for name, on in flags.items() if on} | set(ALL if all_formats else ())
     formats = [fmt for name, fmt in FORMATS.items() if name in (wanted or DEFAULT)]
@@ -109,7 +130,7 @@ def main(model_path, output, data_root, split_file, calibration_audio, calibrati
         from ser_edge.convert.source import load_source
 
         source = load_source(model_path)
-        folder, paths = output_paths(source.path, formats, output)
+        folder, paths = output_paths(source.path, formats, output, overwrite=overwrite)
         split = Path(split_file) if split_file else source.path.parent / "split.json"
         test = None if no_verify else _test_windows(source.meta, data_root, split)
         calibration = None
@@ -123,7 +144,10 @@ def main(model_path, output, data_root, split_file, calibration_audio, calibrati
         from ser_edge.convert.report import report_dict, table
 
     job = Job(
-        source=source, version=model_version or source.meta.version, calibration=calibration, test=test,
+        source=source,
+        version=model_version or source.meta.version,
+        calibration=calibration,
+        test=test,
         reference=keras_reference(source, test) if test else None,
         criteria=Criteria(max_diff, min_agreement, max_accuracy_drop),
     )
@@ -154,9 +178,7 @@ def _test_windows(meta: ModelMeta, data_root: str | None, split: Path) -> Window
     return test_set(data_root, split, meta)
 
 
-def _calibration_windows(
-    meta: ModelMeta, data_root: str | None, split: Path, folder: str | None, count: int, seed: int
-) -> WindowSet:
+def _calibration_windows(meta: ModelMeta, data_root: str | None, split: Path, folder: str | None, count: int, seed: int) -> WindowSet:
     """Representative windows from --calibration-audio, else from the training split."""
     if folder:
         return calibration_from_folder(folder, meta, count, seed)

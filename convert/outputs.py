@@ -1,8 +1,9 @@
 """Where converted models go, and writing them so a reader never sees a half-written or failed model as good."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ser_edge.convert.errors import ConvertError
 from ser_edge.convert.formats import Format
@@ -12,18 +13,26 @@ FAILED_SUFFIX = ".failed"
 MODEL_SUFFIXES = (".tflite", ".onnx")
 
 
-def output_paths(source: Path, formats: Sequence[Format], output: str | None) -> tuple[Path, dict[str, Path]]:
-    """Output folder and the file of each format: beside the model, in the ``-o`` folder, or the ``-o`` file."""
+def output_paths(source: Path, formats: Sequence[Format], output: str | None, *, overwrite: bool) -> tuple[Path, dict[str, Path]]:
+    """Output folder and the file of each format: beside the model, in the ``-o`` folder, or the ``-o`` file.
+
+    Existing models are never replaced unless ``overwrite``: a conversion beside the shipped model must not
+    change the committed files by accident.
+    """
     folder = source.parent if output is None else Path(output)
     if output is not None and folder.suffix in MODEL_SUFFIXES and not folder.is_dir():
         if len(formats) != 1:
             raise ConvertError(f"-o {output} names one file but {len(formats)} formats were asked for; give a folder")
         if not formats[0].suffix.endswith(folder.suffix):
             raise ConvertError(f"-o {output}: a {formats[0].name} model must end in {formats[0].suffix.rsplit('.', 1)[-1]!r}")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        return folder.parent, {formats[0].name: folder}
+        folder, paths = folder.parent, {formats[0].name: folder}
+    else:
+        paths = {f.name: folder / f.filename(source) for f in formats}
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not overwrite:
+        raise ConvertError(f"{', '.join(existing)} already exist; add --overwrite to replace them, or give another -o")
     folder.mkdir(parents=True, exist_ok=True)
-    return folder, {f.name: folder / f.filename(source) for f in formats}
+    return folder, paths
 
 
 def failed_path(path: Path) -> Path:

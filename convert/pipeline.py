@@ -1,4 +1,5 @@
 """One format from start to finish: convert, run through the device loader, judge, stamp metadata, write, re-check."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,16 +15,16 @@ import onnxruntime
 import tensorflow as tf
 import tf2onnx
 
-from ser_edge.convert.data import WindowSet
 from ser_edge.convert.formats import Format
 from ser_edge.convert.onnx_export import embed_metadata, quantize_onnx, to_onnx
 from ser_edge.convert.outputs import withdraw, write_model
-from ser_edge.convert.quiet import captured_output
 from ser_edge.convert.source import Source
 from ser_edge.convert.tflite import to_tflite
 from ser_edge.convert.verify import Criteria, Figures, judge
+from ser_edge.convert.window_sets import WindowSet
 from ser_edge.model import load_model
 from ser_edge.model_meta import ModelMeta
+from ser_edge.train.quiet import captured_output
 
 #: Test windows the written file must reproduce (within 1e-6) as verified.
 RECHECK_WINDOWS = 16
@@ -73,7 +74,7 @@ def keras_reference(source: Source, test: WindowSet) -> np.ndarray:
     return source.model.predict(test.windows, batch_size=256, verbose=0).astype(np.float64)
 
 
-def build(fmt: Format, job: Job) -> bytes:
+def format_bytes(fmt: Format, job: Job) -> bytes:
     """The converted model's bytes (ONNX without embedded metadata yet)."""
     windows = job.calibration.windows if fmt.calibrated else None
     if fmt.backend == "tflite":
@@ -94,9 +95,7 @@ def converted_meta(fmt: Format, job: Job, figures: Figures | None) -> ModelMeta:
         "tools": TOOLS,
     }
     meta = job.source.meta
-    return dataclasses.replace(
-        meta, version=f"{job.version}+{fmt.name}", training={**meta.training, "conversion": conversion}, model_sha256=""
-    )
+    return dataclasses.replace(meta, version=f"{job.version}+{fmt.name}", training={**meta.training, "conversion": conversion}, model_sha256="")
 
 
 def encode(fmt: Format, data: bytes, meta: ModelMeta) -> bytes:
@@ -130,7 +129,7 @@ def convert_format(fmt: Format, job: Job, path: Path) -> Result:
     data, figures, probs, error = None, None, None, ""
     try:
         with captured_output():
-            data = build(fmt, job)
+            data = format_bytes(fmt, job)
             if job.test is not None:
                 probs, figures = verify(fmt, job, data)
             meta = converted_meta(fmt, job, figures)

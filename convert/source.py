@@ -1,4 +1,5 @@
 """Load the Keras model to convert with its metadata, turning every way it can be broken into a ConvertError."""
+
 from __future__ import annotations
 
 import zipfile
@@ -7,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ser_edge.convert.errors import ConvertError
-from ser_edge.convert.quiet import captured_output
 from ser_edge.model_meta import ModelMeta, ModelMetaError, read_sidecar
+from ser_edge.train.quiet import captured_output
 
 
 @dataclass(frozen=True)

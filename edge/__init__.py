@@ -1,0 +1,45 @@
+"""ser-edge: speech emotion recognition on the device.
+
+>>> import numpy as np, ser_edge
+>>> classifier = ser_edge.load()                    # the shipped int8 TFLite model
+>>> result = classifier.score_signal(np.zeros(16000), sample_rate=16000)
+>>> result.label
+'silence'
+
+``load`` gives a ``Classifier`` with ``score_signal``, ``score_file``,
+``score_files`` and ``stream``; results are small dataclasses with ``to_dict()``.
+The runtime needs NumPy, soundfile, soxr and LiteRT (or onnxruntime) only.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ser_edge.classifier import Classifier, load
+from ser_edge.decision import SILENCE, UNCERTAIN, DecisionSpec
+from ser_edge.model import ModelError
+from ser_edge.scoring import Result, Segment
+from ser_edge.shipped import example_clips
+from ser_edge.stream import Block, HopResult, StreamConfig, StreamEngine
+
+try:
+    __version__ = version("ser-edge")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "SILENCE",
+    "UNCERTAIN",
+    "Block",
+    "Classifier",
+    "DecisionSpec",
+    "HopResult",
+    "ModelError",
+    "Result",
+    "Segment",
+    "StreamConfig",
+    "StreamEngine",
+    "example_clips",
+    "load",
+    "__version__",
+]

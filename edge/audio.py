@@ -7,17 +7,20 @@ hour-long file read block by block go through exactly the same code. Every
 failure is an ``AudioError`` naming the file and a plain reason; libsndfile's
 own exceptions never escape.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import soundfile as sf
 import soxr
+
+from ser_edge.features import as_float_signal
 
 #: File signatures of containers libsndfile reads: a file that starts like one but fails to open is damaged.
 _MAGIC = {b"RIFF": "WAV", b"RIFX": "WAV", b"RF64": "WAV", b"FORM": "AIFF", b"fLaC": "FLAC", b"OggS": "Ogg"}
@@ -114,9 +117,7 @@ class Resampler:
             raise ValueError(f"sample rates must be positive, got {in_rate} -> {out_rate}")
         self.in_rate = in_rate
         self.out_rate = out_rate
-        self._stream = (
-            None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
-        )
+        self._stream = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
 
     def push(self, block: np.ndarray) -> np.ndarray:
         """Resample a float 1-D block; returns whatever output is ready (possibly empty, delayed by the filter)."""
@@ -144,9 +145,33 @@ def is_silent(samples: np.ndarray, threshold_dbfs: float = -60.0) -> bool:
     return peak < 10.0 ** (threshold_dbfs / 20.0)
 
 
-def iter_blocks(
-    path: str | os.PathLike[str], sample_rate: int = 16000, block_seconds: float = 1.0
-) -> Iterator[np.ndarray]:
+def signal_blocks(signal: np.ndarray, *, source_rate: int, sample_rate: int, block_seconds: float = 1.0) -> Iterator[np.ndarray]:
+    """Samples in memory as float32 mono blocks at ``sample_rate``, as ``iter_blocks`` gives a file's.
+
+    A 2-D array is (samples, channels), as soundfile returns it, or (channels,
+    samples), as librosa does: the shorter axis is taken for the channels.
+    Integer PCM is scaled to [-1, 1). ValueError names what is wrong.
+    """
+    if isinstance(source_rate, bool) or not isinstance(source_rate, (int, np.integer)) or not 1000 <= source_rate <= 384000:
+        raise ValueError(f"sample_rate must be an integer from 1000 to 384000 Hz, got {source_rate!r}")
+    x = np.asarray(signal)
+    if x.ndim not in (1, 2) or x.size == 0:
+        raise ValueError(f"signal must be a non-empty 1-D or 2-D array, got shape {x.shape}")
+    if x.ndim == 2:
+        x = as_float_signal(x.reshape(-1)).reshape(x.shape).mean(axis=int(np.argmin(x.shape)), dtype=np.float32)
+    x = as_float_signal(x)
+    resampler = Resampler(int(source_rate), sample_rate)
+    step = max(1, round(block_seconds * source_rate))
+    for start in range(0, x.size, step):
+        out = resampler.push(x[start : start + step])
+        if out.size:
+            yield out
+    tail = resampler.flush()
+    if tail.size:
+        yield tail
+
+
+def iter_blocks(path: str | os.PathLike[str], sample_rate: int = 16000, block_seconds: float = 1.0) -> Iterator[np.ndarray]:
     """Non-empty float32 mono blocks at ``sample_rate``, reading ~``block_seconds`` of the file at a time.
 
     The file is opened and checked now (so open errors raise here); decode errors
@@ -157,9 +182,7 @@ def iter_blocks(
     return _decode(_open(path), os.fspath(path), sample_rate, block_seconds)
 
 
-def read_audio(
-    path: str | os.PathLike[str], sample_rate: int = 16000, min_duration_s: float = 0.0
-) -> Audio:
+def read_audio(path: str | os.PathLike[str], sample_rate: int = 16000, min_duration_s: float = 0.0) -> Audio:
     """Whole file as float32 mono at ``sample_rate``; ``AudioTooShort`` if under ``min_duration_s``."""
     f = _open(path)
     blocks = list(_decode(f, os.fspath(path), sample_rate, block_seconds=4.0))  # any size gives the same samples

@@ -8,6 +8,7 @@ Examples:
 Imports only the light runtime (NumPy, soundfile, soxr, LiteRT or onnxruntime):
 never TensorFlow, Keras, SciPy or librosa.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,22 +18,25 @@ import os
 # start one per core. Must precede NumPy's first import; worker processes inherit it.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import contextlib
 import json
-import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import click
 
-from ser_edge.batch import DEFAULT_EXTENSIONS, collect_files, score_paths, usable_cores
+from ser_edge.batch import usable_cores
+from ser_edge.classifier import Classifier
+from ser_edge.decision import SILENCE, UNCERTAIN
+from ser_edge.files import AUDIO_SUFFIXES, collect_files, suffixes_from
 from ser_edge.listen import listen
 from ser_edge.options import load_or_usage_error, model_options
-from ser_edge.result_files import Outcome, ResultWriter, record, recover, result_format
-from ser_edge.scoring import SILENCE, FileResult, score_file
+from ser_edge.pipes import QuietPipeGroup
+from ser_edge.progress import progress_bar
+from ser_edge.result_files import Outcome, ResultWriter, check_run, recover, result_format, run_path, write_run
+from ser_edge.scoring import Result
 from ser_edge.shipped import example_clips
-from ser_edge.summary import summarise, summary_text, write_report
+from ser_edge.summary import score_summary, summary_text, write_report
 from ser_edge.truth import path_key, read_truth_csv, truth_from_names
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -40,7 +44,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 EXIT_INTERRUPTED = 130
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=QuietPipeGroup, context_settings=CONTEXT)
 @click.version_option(package_name="ser-edge")
 def main() -> None:
     """Recognise the emotion in speech recordings (neutral, happy, sad, angry, fearful, disgust,
@@ -64,13 +68,25 @@ def main() -> None:
 @click.option("--segments", is_flag=True, help="Also show each model window of the file (2 s every 1 s with the default model).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line on stdout, errors included.")
 @click.pass_context
-def predict(ctx: click.Context, files: tuple[str, ...], examples: bool, model_path: str | None, backend: str | None, threads: int, top_k: int, segments: bool, as_json: bool) -> None:
+def predict(
+    ctx: click.Context,
+    files: tuple[str, ...],
+    examples: bool,
+    model_path: str | None,
+    backend: str | None,
+    threads: int,
+    top_k: int,
+    segments: bool,
+    as_json: bool,
+) -> None:
     """Print the emotion of each audio FILE.
 
     FILE may be WAV, FLAC, OGG, MP3 or AIFF, at any rate, mono or stereo. Each
     line shows the file, its most likely emotion with its probability, the
     next likeliest ones (--top-k) and the duration. A file whose peak level stays
-    below -60 dBFS is reported as "silence". A file that cannot be scored is
+    below -60 dBFS is reported as "silence"; one where the model is unsure (top
+    probability under the model's floor, 0.35 for the shipped one) or that holds
+    under 0.5 s of speech, as "uncertain" with its likeliest emotions. A file that cannot be scored is
     reported on stderr (in the JSON object's "error" with --json) and the others
     are still scored.
 
@@ -95,10 +111,10 @@ def predict(ctx: click.Context, files: tuple[str, ...], examples: bool, model_pa
     model = load_or_usage_error(model_path, backend, threads)
     failed = 0
     for path in paths:
-        result = score_file(path, model, segments)
+        result = model.score_file(path, segments=segments)
         failed += result.error is not None
         if as_json:
-            click.echo(json.dumps(record(result)))
+            click.echo(json.dumps(result.to_dict()))
         elif result.error:
             click.echo(f"error: {result.error}", err=True)
         else:
@@ -108,12 +124,14 @@ def predict(ctx: click.Context, files: tuple[str, ...], examples: bool, model_pa
     ctx.exit(1 if failed else 0)
 
 
-def _result_line(result: FileResult, top_k: int) -> str:
+def _result_line(result: Result, top_k: int) -> str:
     """``path  label p  next p ...  (duration)`` for one scored file."""
     if result.label == SILENCE:
         return f"{result.path}  silence (peak below -60 dBFS)  ({result.duration_s:.1f} s)"
     ranked = sorted(result.probabilities.items(), key=lambda kv: -kv[1])[:top_k]
     shown = "  ".join(f"{label} {p:.2f}" for label, p in ranked)
+    if result.label == UNCERTAIN:
+        shown = f"uncertain (likeliest: {shown}; {result.speech_s:.1f} s of speech)"
     windows = f", {result.n_windows} windows" if result.n_windows > 1 else ""
     return f"{result.path}  {shown}  ({result.duration_s:.1f} s{windows})"
 
@@ -121,24 +139,53 @@ def _result_line(result: FileResult, top_k: int) -> str:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Result file, one row per audio file: .csv or .jsonl.")
-@click.option("--ext", default=",".join(DEFAULT_EXTENSIONS), show_default=True, help="Extensions of the files to score inside folders, comma-separated.")
+@click.option(
+    "--ext",
+    default=",".join(s.lstrip(".") for s in AUDIO_SUFFIXES),
+    show_default=True,
+    help="Extensions of the files to score inside folders, comma-separated.",
+)
 @click.option("-j", "--jobs", type=click.IntRange(1), help=f"Worker processes [default: all cores, {usable_cores()} here].")
-@click.option("--resume", is_flag=True, help="Continue an interrupted run: keep OUTPUT's rows, score only the files it lacks.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run: keep OUTPUT's rows, score only the files it lacks (same model and options only).")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it already holds results.")
 @click.option("--segments", is_flag=True, help="Also record each model window of every file (2 s every 1 s with the default model).")
-@click.option("--labels", "labels_csv", type=click.Path(exists=True, dir_okay=False), help="CSV with path,label columns (paths absolute or relative to here): the truth to compare with [default: from corpus file names].")
+@click.option(
+    "--labels",
+    "labels_csv",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV with path,label columns (paths absolute or relative to here): the truth to compare with [default: from corpus file names].",
+)
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Folder for summary.json and, with truth and matplotlib, confusion.png.")
 @model_options
 @click.option("--json", "as_json", is_flag=True, help="Print the end-of-run summary as JSON on stdout.")
 @click.pass_context
-def score(ctx: click.Context, paths: tuple[str, ...], output: str, ext: str, jobs: int | None, resume: bool, segments: bool, labels_csv: str | None, report_dir: str | None, model_path: str | None, backend: str | None, threads: int, as_json: bool) -> None:
+def score(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    output: str,
+    ext: str,
+    jobs: int | None,
+    resume: bool,
+    overwrite: bool,
+    segments: bool,
+    labels_csv: str | None,
+    report_dir: str | None,
+    model_path: str | None,
+    backend: str | None,
+    threads: int,
+    as_json: bool,
+) -> None:
     """Score every audio file under PATHs into a CSV or JSONL file.
 
     Folders are searched recursively, files given by name are scored whatever
     their extension. Rows are appended and flushed as files finish, in a fixed (sorted) order, so
     an interrupted run leaves a valid OUTPUT: run the same command with --resume
-    to score only what is missing. Columns: path, label, confidence, p_<label>
-    for every label, duration_s, n_windows, error (empty when fine), and
-    segments (JSON) with --segments. Silent files get the label "silence".
+    to score only what is missing (OUTPUT.run.json records the model and
+    options, and --resume refuses other ones). Columns: path, label, emotion,
+    confidence, p_<label> for every label, duration_s, speech_s, n_windows,
+    error (empty when fine), and segments (JSON) with --segments. Silent files
+    get the label "silence"; unsure ones "uncertain", with their likeliest
+    emotion in the emotion column.
 
     At the end a summary goes to stderr (or stdout with --json): files scored and
     failed, counts per emotion, speed. When the truth is known, from file names
@@ -155,22 +202,28 @@ def score(ctx: click.Context, paths: tuple[str, ...], output: str, ext: str, job
       ser-edge score long_talks/ -o talks.jsonl --segments --ext wav,mp3
 
     Exit status: 0 every file scored, 1 some file failed (see its error column)
-    or a folder could not be read, 2 usage error, 130 interrupted by Ctrl-C.
+    or a folder could not be read, 2 usage error (no audio found included), 130
+    interrupted by Ctrl-C.
     """
     model = load_or_usage_error(model_path, backend, threads)
     labels = model.meta.labels
-    extensions = [e.strip() for e in ext.split(",") if e.strip()]
-    if not extensions:
+    suffixes = suffixes_from(ext.split(","))
+    if not suffixes:
         raise click.BadParameter("give at least one extension", param_hint="--ext")
-    done = _previous_rows(output, resume, labels, segments)
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
     try:
         truth = read_truth_csv(labels_csv) if labels_csv else None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise click.BadParameter(str(exc), param_hint="--labels") from None
 
-    files, unreadable = collect_files(paths, extensions)
+    files, unreadable = collect_files(paths, suffixes=suffixes)
     for problem in unreadable:
         click.echo(f"warning: cannot read folder {problem}", err=True)
+    if not files:
+        raise click.UsageError(f"no audio files ({', '.join(suffixes)}) under {', '.join(paths)}; nothing to score")
+    run = _run_record(model, segments)
+    done = _previous_rows(output, resume=resume, overwrite=overwrite, labels=labels, segments=segments, run=run)
     seen = {path_key(o.path) for o in done}
     todo = [f for f in files if path_key(f) not in seen]
     if resume and done:
@@ -178,27 +231,34 @@ def score(ctx: click.Context, paths: tuple[str, ...], output: str, ext: str, job
 
     try:
         writer = ResultWriter(output, labels, segments)
+        write_run(output, run)
     except OSError as exc:
         raise click.BadParameter(f"cannot write {output}: {exc.strerror}", param_hint="--output") from None
     outcomes = list(done)
     started = time.monotonic()
     try:
-        with writer, _progress(len(todo)) as advance:
-            for result in score_paths(todo, model, jobs or usable_cores(), segments):
+        with writer, progress_bar(len(todo), "scoring") as bar:
+            for result in model.score_files(todo, segments=segments, jobs=jobs or usable_cores()):
                 writer.write(result)
-                outcomes.append(Outcome(result.path, result.label, result.error))
-                advance()
+                outcomes.append(Outcome(result.path, result.label, result.emotion, result.error))
+                bar.update()
     except KeyboardInterrupt:
         click.echo(
-            f"\ninterrupted: {len(outcomes)} of {len(done) + len(todo)} files are in {output}; "
-            "run the same command with --resume to score the rest",
+            f"\ninterrupted: {len(outcomes)} of {len(done) + len(todo)} files are in {output}; run the same command with --resume to score the rest",
             err=True,
         )
         ctx.exit(EXIT_INTERRUPTED)
 
     if truth is None:
         truth = truth_from_names(o.path for o in outcomes)
-    summary = summarise(outcomes, model, truth, labels_csv or "file names", len(outcomes) - len(done), time.monotonic() - started)
+    summary = score_summary(
+        outcomes,
+        model,
+        truth=truth,
+        truth_source=labels_csv or "file names",
+        scored_now=len(outcomes) - len(done),
+        seconds=time.monotonic() - started,
+    )
     if report_dir:
         for written in write_report(summary, report_dir):
             click.echo(f"wrote {written}", err=True)
@@ -209,29 +269,28 @@ def score(ctx: click.Context, paths: tuple[str, ...], output: str, ext: str, job
     ctx.exit(1 if summary["failed"] or unreadable else 0)
 
 
-def _previous_rows(output: str, resume: bool, labels: tuple[str, ...], segments: bool) -> list[Outcome]:
+def _run_record(model: Classifier, segments: bool) -> dict[str, Any]:
+    """What decides a result file's rows: the model's bytes and metadata, and the options that change columns."""
+    return {"model_sha256": model.meta.model_sha256, "labels": list(model.labels), "decision": model.meta.decision.to_dict(), "segments": segments}
+
+
+def _previous_rows(output: str, *, resume: bool, overwrite: bool, labels: tuple[str, ...], segments: bool, run: dict[str, Any]) -> list[Outcome]:
     """Rows a resumed run keeps (none for a new run); usage errors for a wrong suffix or someone else's file."""
     try:
         result_format(output)
-        if resume:
+        if resume and Path(output).is_file():
+            check_run(output, run)
             return recover(output, labels, segments)
     except (ValueError, UnicodeDecodeError) as exc:
         raise click.BadParameter(str(exc), param_hint="--output") from None
     except OSError as exc:
         raise click.BadParameter(f"cannot read {output}: {exc.strerror}", param_hint="--output") from None
     if Path(output).is_file() and Path(output).stat().st_size:
-        raise click.UsageError(f"{output} already holds results: add --resume to continue it, or write to a new file")
+        if not overwrite:
+            raise click.UsageError(f"{output} already holds results: add --resume to continue it, --overwrite to replace it, or write to a new file")
+        Path(output).unlink()
+        run_path(output).unlink(missing_ok=True)
     return []
-
-
-@contextlib.contextmanager
-def _progress(total: int) -> Iterator[Callable[[], Any]]:
-    """A function to call per finished file: advances a bar on a terminal, does nothing otherwise."""
-    if not sys.stderr.isatty():
-        yield lambda: None
-        return
-    with click.progressbar(length=total, label="scoring", file=sys.stderr, show_pos=True) as bar:
-        yield lambda: bar.update(1)
 
 
 main.add_command(listen)

@@ -1,26 +1,29 @@
 """Loaders for the acted emotion corpora (RAVDESS, CREMA-D, TESS, SAVEE) in their native layouts.
 
 Everything is parsed from path names; no audio is opened. Each corpus is one
-row of ``FORMATS`` (name patterns, code tables, speakers), so the four corpora
-share one parser. Audio files (``.wav``/``.flac``) whose names don't parse are
+row of ``NAMINGS`` (name patterns, code tables, speakers), so the four corpora
+share one parser. Audio files (``ser_edge.files.AUDIO_SUFFIXES``) whose names don't parse are
 reported in ``LoadResult.skipped`` with a reason; other files are ignored.
 Item paths are POSIX paths relative to the root given to ``load_corpora``, so
 items and split files don't depend on where the data lives.
 """
+
 from __future__ import annotations
 
 import csv
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
+
+from ser_edge.files import audio_files_under
 
 #: The one label set every corpus is mapped onto, in model output order.
 LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
 CORPORA = ("ravdess", "crema-d", "tess", "savee")
-AUDIO_SUFFIXES = (".wav", ".flac")
 _IN_ANY_FOLDER = r"[^/]*/"  # pattern prefix for names that don't depend on their folder
 
 
@@ -69,7 +72,7 @@ def _same(table: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     return {code: (code, label) for code, label in table.items()}
 
 
-FORMATS: Mapping[str, _Format] = {
+NAMINGS: Mapping[str, _Format] = {
     "ravdess": _Format(
         patterns=_pattern(
             _IN_ANY_FOLDER + r"(?P<modality>\d\d)-(?P<vocal_channel>\d\d)-(?P<emotion>\d\d)-(?P<intensity>\d\d)"
@@ -90,23 +93,15 @@ FORMATS: Mapping[str, _Format] = {
         required={"modality": "03", "vocal_channel": "01"},  # audio-only speech
     ),
     "crema-d": _Format(
-        patterns=_pattern(
-            _IN_ANY_FOLDER
-            + r"(?P<speaker>\d{4})_(?P<sentence>[a-z]{3})_(?P<emotion>[a-z]{3})_(?P<intensity>LO|MD|HI|XX)"
-        ),
-        emotions=_same(
-            {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
-        ),
+        patterns=_pattern(_IN_ANY_FOLDER + r"(?P<speaker>\d{4})_(?P<sentence>[a-z]{3})_(?P<emotion>[a-z]{3})_(?P<intensity>LO|MD|HI|XX)"),
+        emotions=_same({"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}),
         speakers=dict.fromkeys((str(n) for n in range(1001, 1092)), None),
         folder_names=_names("crema-d", "crema", "AudioWAV"),
         demographics="VideoDemographics.csv",
     ),
     "tess": _Format(
         patterns=_pattern(_IN_ANY_FOLDER + r"(?P<speaker>[a-z]+)_(?P<word>[a-z]+)_(?P<emotion>[a-z]+)"),
-        emotions=_same(
-            {"angry": "angry", "disgust": "disgust", "fear": "fearful", "happy": "happy",
-             "neutral": "neutral", "ps": "surprised", "sad": "sad"}
-        ),
+        emotions=_same({"angry": "angry", "disgust": "disgust", "fear": "fearful", "happy": "happy", "neutral": "neutral", "ps": "surprised", "sad": "sad"}),
         speakers={"OAF": "f", "YAF": "f"},
         folder_names=_names("tess", "TESS Toronto emotional speech set data"),
         group="word",  # two speakers only: splits keep target words apart instead
@@ -117,16 +112,14 @@ FORMATS: Mapping[str, _Format] = {
             _IN_ANY_FOLDER + r"(?P<speaker>[a-z]{2})_(?P<emotion>[a-z]{1,2})(?P<sentence>\d\d)",  # flat DC_a01
             r"(?P<speaker>[a-z]{2})/(?P<emotion>[a-z]{1,2})(?P<sentence>\d\d)",  # official AudioData/DC/a01
         ),
-        emotions=_same(
-            {"a": "angry", "d": "disgust", "f": "fearful", "h": "happy", "n": "neutral", "sa": "sad", "su": "surprised"}
-        ),
+        emotions=_same({"a": "angry", "d": "disgust", "f": "fearful", "h": "happy", "n": "neutral", "sa": "sad", "su": "surprised"}),
         speakers=dict.fromkeys(("DC", "JE", "JK", "KL"), "m"),
         folder_names=_names("savee", "ALL", "AudioData"),
     ),
 }
 
 #: What each corpus's ``Item.group`` is: "speaker", or "word" for TESS.
-GROUPED_BY: Mapping[str, str] = {corpus: fmt.group for corpus, fmt in FORMATS.items()}
+GROUPED_BY: Mapping[str, str] = {corpus: fmt.group for corpus, fmt in NAMINGS.items()}
 
 
 @dataclass(frozen=True)
@@ -160,7 +153,7 @@ def _lookup(table: Mapping[str, Any], code: str) -> str | None:
 
 def _parse(corpus: str, file: Path, root: Path, sexes: Mapping[str, str | None]) -> Item:
     """The item a file's name describes; ValueError saying why when it describes none."""
-    fmt = FORMATS[corpus]
+    fmt = NAMINGS[corpus]
     name = f"{file.parent.name}/{file.stem}"
     match = next((m for pattern in fmt.patterns if (m := pattern.fullmatch(name))), None)
     if match is None:
@@ -193,7 +186,7 @@ def _parse(corpus: str, file: Path, root: Path, sexes: Mapping[str, str | None])
 
 def _sexes(corpus: str, folder: Path) -> dict[str, str | None]:
     """Speaker sexes: the format's table, completed from the corpus's demographics CSV when it is there."""
-    fmt = FORMATS[corpus]
+    fmt = NAMINGS[corpus]
     sexes = dict(fmt.speakers)
     if fmt.demographics is None:
         return sexes
@@ -207,20 +200,9 @@ def _sexes(corpus: str, folder: Path) -> dict[str, str | None]:
     return sexes
 
 
-def _audio_files(root: Path) -> list[Path]:
-    """Every audio file under root (following symlinked folders, so a corpus may be linked in), in sorted path order."""
-    files = [
-        Path(folder) / name
-        for folder, _, names in os.walk(root, followlinks=True)
-        for name in names
-        if Path(name).suffix.lower() in AUDIO_SUFFIXES
-    ]
-    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
-
-
 def _parses(corpus: str, file: Path, root: Path) -> bool:
     try:
-        _parse(corpus, file, root, FORMATS[corpus].speakers)
+        _parse(corpus, file, root, NAMINGS[corpus].speakers)
     except ValueError:
         return False
     return True
@@ -231,7 +213,7 @@ def parse_name(path: str | os.PathLike[str]) -> Item | None:
     file = Path(path)
     for corpus in CORPORA:
         try:
-            return _parse(corpus, file, file.parent, FORMATS[corpus].speakers)
+            return _parse(corpus, file, file.parent, NAMINGS[corpus].speakers)
         except ValueError:
             continue
     return None
@@ -240,7 +222,7 @@ def parse_name(path: str | os.PathLike[str]) -> Item | None:
 def _locate(root: Path, files: list[Path]) -> dict[str, Path]:
     """Each corpus's folder: the known-named folder holding most of its files, else their common folder."""
     found = {}
-    for corpus, fmt in FORMATS.items():
+    for corpus, fmt in NAMINGS.items():
         hits = [file for file in files if _parses(corpus, file, root)]
         if not hits:
             continue
@@ -260,7 +242,7 @@ def _locate(root: Path, files: list[Path]) -> dict[str, Path]:
 def find_corpora(root: str | Path) -> dict[str, Path]:
     """Folder of each corpus found under root (root itself may be one), recognised by file names and folder names."""
     root = Path(root)
-    return _locate(root, _audio_files(root))
+    return _locate(root, audio_files_under(root))
 
 
 def _owners(file: Path, folders: Mapping[str, Path]) -> list[str]:
@@ -279,7 +261,7 @@ def load_corpora(root: str | Path, corpora: Iterable[str] | None = None) -> Load
     unknown = sorted(set(wanted) - set(CORPORA))
     if unknown:
         raise ValueError(f"unknown corpora {unknown}; known: {CORPORA}")
-    files = _audio_files(root)
+    files = audio_files_under(root)
     folders = _locate(root, files)
     if not folders:
         raise FileNotFoundError(f"no corpus ({', '.join(CORPORA)}) found under {root}")

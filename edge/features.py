@@ -6,13 +6,15 @@ integer-bin triangular mel filterbank, orthonormal DCT-II, sinusoidal lifter,
 log-energy in c0). One intentional difference: an empty signal gives zero
 frames, where python_speech_features invents one frame of zeros.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -27,22 +29,26 @@ class FeatureError(ValueError):
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """Every setting that decides the MFCC values; a model carries this so the device computes the same thing."""
+    """Every setting that decides the MFCC values; a model carries this so the device computes the same thing.
+
+    The defaults are the shipped model's front end (50 ms frames resolve pitch
+    harmonics; see models/README.md); ``python_speech_features()`` gives psf's.
+    """
 
     sample_rate: int = 16000
-    win_length: int = 400  # samples per frame (25 ms at 16 kHz)
+    win_length: int = 800  # samples per frame (50 ms at 16 kHz)
     hop_length: int = 160  # samples between frame starts (10 ms)
-    n_fft: int = 512
-    n_mels: int = 40
-    n_mfcc: int = 40
+    n_fft: int = 1024
+    n_mels: int = 80
+    n_mfcc: int = 60
     fmin: float = 0.0
     fmax: float | None = None  # None means sample_rate / 2
     preemphasis: float = 0.97  # 0 disables
-    lifter: int = 22  # 0 disables
+    lifter: int = 0  # 0 disables (psf: 22)
     window: str = "hamming"
     append_energy: bool = True  # replace c0 by the log of the frame's spectral energy
     pad_end: bool = True  # zero-pad the last partial frame, as python_speech_features does
-    log_floor: float = 0.0  # clamp power below this before the log; 0 = only replace exact zeros (psf)
+    log_floor: float = 1e-10  # clamp power below this before the log; 0 = only replace exact zeros (psf)
 
     def __post_init__(self) -> None:
         problems = []
@@ -88,7 +94,7 @@ class FeatureSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "FeatureSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -99,13 +105,13 @@ class FeatureSpec:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "FeatureSpec":
+    def from_json(cls, text: str) -> FeatureSpec:
         return cls.from_dict(json.loads(text))
 
     @classmethod
-    def python_speech_features(cls, numcep: int = 13, nfilt: int = 26) -> "FeatureSpec":
+    def python_speech_features(cls, numcep: int = 13, nfilt: int = 26) -> FeatureSpec:
         """The settings of ``python_speech_features.mfcc``'s defaults (rectangular window)."""
-        return cls(n_mels=nfilt, n_mfcc=numcep, window="rectangular")
+        return cls(win_length=400, n_fft=512, n_mels=nfilt, n_mfcc=numcep, lifter=22, window="rectangular", log_floor=0.0)
 
 
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:

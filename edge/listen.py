@@ -1,16 +1,20 @@
 """``ser-edge listen``: continuous emotion recognition from a microphone, or a file replayed through the same engine."""
+
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import sys
 import time
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import click
 
+from ser_edge.decision import SMOOTHING
 from ser_edge.options import load_or_usage_error, model_options
-from ser_edge.stream import Block, HopResult, StreamConfig, StreamEngine, file_source, summarise
+from ser_edge.stream import Block, HopResult, StreamSummary, file_source
 
 _BARS = " ▁▂▃▄▅▆▇█"
 
@@ -41,16 +45,33 @@ def _until(blocks: Iterable[Block], duration_s: float | None, sample_rate: int) 
 @model_options
 @click.option("--device", help="Input device name or index (see --list-devices) [default: the system default].")
 @click.option("--list-devices", is_flag=True, help="List input devices and exit.")
-@click.option("--capture-rate", type=click.IntRange(8000, 192000), help="Record at this rate and resample [default: 16 kHz if the device offers it, else its own rate].")
+@click.option(
+    "--capture-rate", type=click.IntRange(8000, 192000), help="Record at this rate and resample [default: 16 kHz if the device offers it, else its own rate]."
+)
 @click.option("--input", "input_file", type=click.Path(dir_okay=False), help="Replay this audio file instead of the microphone.")
 @click.option("--realtime/--fast", default=True, show_default=True, help="With --input: pace the file at real time, or as fast as possible.")
-@click.option("--hop", default=0.5, show_default=True, help="Seconds between results.")
+@click.option("--hop", type=click.FloatRange(min=0, min_open=True), help="Seconds between results [default: the model's, 0.5 for the shipped one].")
 @click.option("--duration", type=float, help="Stop after this many seconds of audio [default: until Ctrl-C or the file ends].")
-@click.option("--smoothing", default="ema", show_default=True, type=click.Choice(["ema", "mean", "none"]), help="How results are smoothed over recent hops.")
-@click.option("--smoothing-hops", default=3, show_default=True, help="Hops the smoothing spans.")
-@click.option("--min-confidence", default=0.35, show_default=True, help="Below this the label is 'uncertain'.")
+@click.option("--smoothing", type=click.Choice(SMOOTHING), help="How results are smoothed over recent hops [default: the model's, ema].")
+@click.option("--smoothing-hops", type=click.IntRange(1), help="Hops the smoothing spans [default: the model's, 3].")
+@click.option("--min-confidence", type=click.FloatRange(0, 1), help="Below this the label is 'uncertain' [default: the model's, 0.35].")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per hop on stdout, then a summary object.")
-def listen(model_path, backend, threads, device, list_devices, capture_rate, input_file, realtime, hop, duration, smoothing, smoothing_hops, min_confidence, as_json) -> None:
+def listen(
+    model_path: str | None,
+    backend: str | None,
+    threads: int,
+    device: str | None,
+    list_devices: bool,
+    capture_rate: int | None,
+    input_file: str | None,
+    realtime: bool,
+    hop: float | None,
+    duration: float | None,
+    smoothing: str | None,
+    smoothing_hops: int | None,
+    min_confidence: float | None,
+    as_json: bool,
+) -> None:
     """Listen continuously and report the emotion every --hop seconds.
 
     Silent hops are reported as 'silence', low-confidence ones as 'uncertain'.
@@ -62,28 +83,33 @@ def listen(model_path, backend, threads, device, list_devices, capture_rate, inp
       ser-edge listen --device 2 --json        # one JSON object per hop
       ser-edge listen --input clip.wav --fast  # replay a file through the same engine
     """
-    from ser_edge.microphone import Microphone, MicrophoneError, list_devices as devices
+    from ser_edge.microphone import Microphone, MicrophoneError
+    from ser_edge.microphone import list_devices as devices
 
     if list_devices:
         try:
             rows = devices()
         except MicrophoneError as exc:
-            raise click.ClickException(str(exc))
+            raise click.ClickException(str(exc)) from None
+        if not rows:
+            raise click.ClickException("no audio input device found (is a microphone connected, or PulseAudio running?)")
         for d in rows:
-            click.echo(json.dumps(d) if as_json else f"{'*' if d['default'] else ' '} {d['index']:>3}  {d['name']}  ({d['channels']} ch, {d['default_samplerate']:.0f} Hz)")
+            click.echo(
+                json.dumps(d)
+                if as_json
+                else f"{'*' if d['default'] else ' '} {d['index']:>3}  {d['name']}  ({d['channels']} ch, {d['default_samplerate']:.0f} Hz)"
+            )
         return
     model = load_or_usage_error(model_path, backend, threads)
-    try:
-        engine = StreamEngine(model, StreamConfig(hop_s=hop, smoothing=smoothing, smoothing_hops=smoothing_hops, min_confidence=min_confidence))
-    except ValueError as exc:
-        raise click.UsageError(str(exc))
+    given: dict[str, Any] = {"hop_s": hop, "smoothing": smoothing, "smoothing_hops": smoothing_hops, "min_confidence": min_confidence}
+    engine = model.stream(decision=dataclasses.replace(model.meta.decision, **{k: v for k, v in given.items() if v is not None}))
     rate = model.meta.features.sample_rate
     mic = None if input_file else Microphone(rate, device, capture_rate=capture_rate or 0)
-    results: list[HopResult] = []
+    summary = StreamSummary(engine.labels)
     live = sys.stdout.isatty() and not as_json
 
     def report(r: HopResult) -> None:
-        results.append(r)
+        summary.add(r)
         click.echo(json.dumps(r.to_dict()) if as_json else _live_line(r, engine.labels), nl=not live)
 
     def opened(blocks: Iterator[Block]) -> Iterator[Block]:
@@ -103,20 +129,21 @@ def listen(model_path, backend, threads, device, list_devices, capture_rate, inp
     except KeyboardInterrupt:
         interrupted = True
     except MicrophoneError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from None
     except Exception as exc:  # an unreadable replay file (AudioError) or a PortAudio failure mid-stream
-        raise click.ClickException(f"{input_file or device or 'input'}: {exc}")
+        raise click.ClickException(f"{input_file or device or 'input'}: {exc}") from None
     finally:
         if live:
             click.echo("")
-    summary = summarise(results, engine.labels)
-    summary["wall_seconds"] = round(time.monotonic() - started, 2)
-    summary["input_overflows"] = mic.overflows if mic else 0
+    totals = summary.to_dict()
+    totals["wall_seconds"] = round(time.monotonic() - started, 2)
+    totals["input_overflows"] = mic.overflows if mic else 0
     if as_json:
-        click.echo(json.dumps({"summary": summary}))
+        click.echo(json.dumps({"summary": totals}))
     else:
-        shares = ", ".join(f"{k} {v:.0%}" for k, v in sorted(summary["shares"].items(), key=lambda kv: -kv[1]))
-        click.echo(f"listened {summary['seconds']:.1f} s, {summary['hops']} results, {summary['input_overflows']} input overflows: {shares or 'nothing'}", err=True)
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in sorted(totals["shares"].items(), key=lambda kv: -kv[1]))
+        click.echo(
+            f"listened {totals['seconds']:.1f} s, {totals['hops']} results, {totals['input_overflows']} input overflows: {shares or 'nothing'}", err=True
+        )
     if interrupted:
         sys.exit(130)
-

@@ -12,22 +12,24 @@ batch-1 interpreter was as fast as resizing the input to the batch (0.4 ms vs
 0.5 ms per window for the width-32 int8 CNN, 1 thread; 1.8 vs 2.5 ms for 10
 windows on 2 threads) and needs no tensor reallocation.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 from ser_edge.model_meta import METADATA_KEY, ModelMeta, ModelMetaError, parse_meta_json, read_sidecar, sidecar_path
 from ser_edge.shipped import shipped_folder
 
-#: File name of the shipped default model inside the shipped folder.
-DEFAULT_MODEL = "ser_cnn.int8.tflite"
-BACKENDS = ("tflite", "onnx")
+#: File names of the shipped int8 models inside the shipped folder, by backend.
+SHIPPED_MODELS = {"tflite": "ser_cnn.int8.tflite", "onnx": "ser_cnn.int8.onnx"}
+BACKENDS = tuple(SHIPPED_MODELS)
 _SUFFIX_BACKENDS = {".tflite": "tflite", ".onnx": "onnx"}
 
 
@@ -58,9 +60,11 @@ class LoadedModel:
         return self._run(np.ascontiguousarray(x))
 
 
-def default_model_path() -> Path:
-    """The shipped default int8 model (it may not exist in a checkout before a model is shipped)."""
-    return shipped_folder() / DEFAULT_MODEL
+def shipped_model_path(backend: str = "tflite") -> Path:
+    """The shipped int8 model for ``backend`` (it may not exist in a checkout before a model is shipped)."""
+    if backend not in SHIPPED_MODELS:
+        raise ModelError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    return shipped_folder() / SHIPPED_MODELS[backend]
 
 
 def load_model(path: str | os.PathLike[str], backend: str | None = None, threads: int = 1) -> LoadedModel:
@@ -84,8 +88,13 @@ def load_model(path: str | os.PathLike[str], backend: str | None = None, threads
         raise ModelError(str(exc)) from None
     _check_shapes(path, meta, graph.in_shape, graph.out_shape)
     return LoadedModel(
-        path=path, meta=meta, backend=backend, threads=threads,
-        input_dtype=graph.in_dtype, output_dtype=graph.out_dtype, _run=graph.run,
+        path=path,
+        meta=meta,
+        backend=backend,
+        threads=threads,
+        input_dtype=graph.in_dtype,
+        output_dtype=graph.out_dtype,
+        _run=graph.run,
     )
 
 
@@ -105,14 +114,9 @@ def _check_shapes(path: Path, meta: ModelMeta, in_shape: tuple[Any, ...], out_sh
     """Refuse a model whose input or output does not fit its metadata's windows and labels."""
     frames, coefs = meta.window.frames, meta.features.n_mfcc
     if len(in_shape) != 3 or tuple(in_shape[1:]) != (frames, coefs):
-        raise ModelError(
-            f"{path}: input shape {tuple(in_shape)} does not fit the metadata's windows "
-            f"(batch, {frames} frames, {coefs} MFCC)"
-        )
+        raise ModelError(f"{path}: input shape {tuple(in_shape)} does not fit the metadata's windows (batch, {frames} frames, {coefs} MFCC)")
     if len(out_shape) != 2 or out_shape[1] != len(meta.labels):
-        raise ModelError(
-            f"{path}: output shape {tuple(out_shape)} does not fit the metadata's {len(meta.labels)} labels"
-        )
+        raise ModelError(f"{path}: output shape {tuple(out_shape)} does not fit the metadata's {len(meta.labels)} labels")
 
 
 @contextlib.contextmanager
@@ -165,8 +169,11 @@ def _tflite_runner(path: Path, threads: int) -> _Graph:
         return probs
 
     return _Graph(
-        run, tuple(int(d) for d in inp["shape"]), tuple(int(d) for d in out["shape"]),
-        np.dtype(inp["dtype"]).name, np.dtype(out["dtype"]).name,
+        run,
+        tuple(int(d) for d in inp["shape"]),
+        tuple(int(d) for d in out["shape"]),
+        np.dtype(inp["dtype"]).name,
+        np.dtype(out["dtype"]).name,
     )
 
 
@@ -214,8 +221,12 @@ def _onnx_runner(path: Path, threads: int) -> _Graph:
 
     embedded = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
     return _Graph(
-        run, tuple(inputs[0].shape), tuple(outputs[0].shape),
-        _onnx_dtype(inputs[0].type), _onnx_dtype(outputs[0].type), embedded,
+        run,
+        tuple(inputs[0].shape),
+        tuple(outputs[0].shape),
+        _onnx_dtype(inputs[0].type),
+        _onnx_dtype(outputs[0].type),
+        embedded,
     )
 
 
@@ -234,7 +245,5 @@ def _onnx_meta(path: Path, embedded: str | None) -> ModelMeta:
         side = read_sidecar(path)
         differ = sorted(k for k, v in meta.to_dict().items() if k != "model_sha256" and side.to_dict()[k] != v)
         if differ:
-            raise ModelError(
-                f"{path}: embedded metadata and {sidecar_path(path).name} disagree on {', '.join(differ)}"
-            )
+            raise ModelError(f"{path}: embedded metadata and {sidecar_path(path).name} disagree on {', '.join(differ)}")
     return meta

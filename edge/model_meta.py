@@ -6,6 +6,7 @@ to the model bytes by SHA-256. ONNX files also hold the same JSON inside their
 ``metadata_props`` (key ``ser_edge``). The edge loader refuses a model whose
 metadata is missing, malformed or bound to other bytes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,10 +14,12 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
+from ser_edge.decision import DecisionSpec
 from ser_edge.features import FeatureSpec
 from ser_edge.windows import WindowSpec
 
@@ -30,11 +33,12 @@ class ModelMetaError(ValueError):
 
 @dataclass(frozen=True)
 class ModelMeta:
-    """Labels, front end and calibration of one trained model."""
+    """Labels, front end, decision rule and calibration of one trained model."""
 
     labels: tuple[str, ...]
     features: FeatureSpec
     window: WindowSpec
+    decision: DecisionSpec = field(default_factory=DecisionSpec)  # the uncertain rule and stream pacing
     temperature: float = 1.0  # already applied inside the model; recorded for reference
     version: str = "0"
     training: Mapping[str, Any] = field(default_factory=dict)
@@ -46,6 +50,7 @@ class ModelMeta:
             "labels": list(self.labels),
             "features": self.features.to_dict(),
             "window": self.window.to_dict(),
+            "decision": self.decision.to_dict(),
             "temperature": self.temperature,
             "version": self.version,
             "training": dict(self.training),
@@ -53,7 +58,7 @@ class ModelMeta:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ModelMeta":
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelMeta:
         try:
             if data["format_version"] != FORMAT_VERSION:
                 raise ModelMetaError(f"metadata format {data['format_version']} is not {FORMAT_VERSION}")
@@ -64,6 +69,7 @@ class ModelMeta:
                 labels=labels,
                 features=FeatureSpec.from_dict(data["features"]),
                 window=WindowSpec.from_dict(data["window"]),
+                decision=DecisionSpec.from_dict(data.get("decision", {})),  # models converted before it was recorded
                 temperature=float(data.get("temperature", 1.0)),
                 version=str(data.get("version", "0")),
                 training=dict(data.get("training", {})),
@@ -79,7 +85,7 @@ class ModelMeta:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
-    def bound_to(self, model_path: str | os.PathLike) -> "ModelMeta":
+    def bound_to(self, model_path: str | os.PathLike) -> ModelMeta:
         """A copy bound to the current bytes of ``model_path``."""
         return dataclasses.replace(self, model_sha256=file_sha256(model_path))
 

@@ -5,25 +5,32 @@ leaves a valid file, at worst with a partial last line after a hard kill.
 ``recover`` cuts that line off and returns what the file already holds, so a
 resumed run appends only the files still missing.
 
-CSV columns: path, label, confidence, ``p_<label>`` per model label,
-duration_s, n_windows, error (empty when fine), and segments (JSON text) when
-asked for. A JSON line holds the same fields with the probabilities as one
-object. Silent files have label ``silence`` and empty confidence and
-probabilities.
+CSV columns: path, label, emotion, confidence, ``p_<label>`` per model label,
+duration_s, speech_s, n_windows, error (empty when fine), and segments (JSON
+text) when asked for. A JSON line holds the same fields with the probabilities
+as one object. Silent files have label ``silence`` and empty confidence and
+probabilities; ``label`` is ``uncertain`` where ``emotion`` is too unsure.
+
+Beside the result file, ``<file>.run.json`` records the model (SHA-256) and the
+options that decide its rows, so ``--resume`` can refuse to mix two models or
+two settings in one file.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, TextIO
 
-from ser_edge.scoring import FileResult
+from ser_edge.model_meta import write_json_atomic
+from ser_edge.scoring import Result
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
+RESULT_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl"}
 _ENCODING = {"encoding": "utf-8", "errors": "surrogateescape"}  # any path bytes survive a round trip
 
 
@@ -33,51 +40,50 @@ class Outcome:
 
     path: str
     label: str | None
+    emotion: str | None
     error: str | None
 
 
 def result_format(path: str | os.PathLike[str]) -> str:
     """``csv`` or ``jsonl`` from the file suffix; ValueError for any other."""
     suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS:
-        raise ValueError(f"{path}: result file must end in {' or '.join(FORMATS)}")
-    return FORMATS[suffix]
+    if suffix not in RESULT_SUFFIXES:
+        raise ValueError(f"{path}: result file must end in {' or '.join(RESULT_SUFFIXES)}")
+    return RESULT_SUFFIXES[suffix]
 
 
 def csv_columns(labels: Sequence[str], segments: bool) -> list[str]:
     """The CSV header for a model's labels."""
     tail = ["segments"] if segments else []
-    return ["path", "label", "confidence", *(f"p_{label}" for label in labels), "duration_s", "n_windows", "error", *tail]
+    return ["path", "label", "emotion", "confidence", *(f"p_{label}" for label in labels), "duration_s", "speech_s", "n_windows", "error", *tail]
 
 
-def record(result: FileResult) -> dict[str, Any]:
-    """The JSON object of one result, rounded to what the figures can mean (1e-6, 1 ms)."""
-    rec = {
-        "path": result.path,
-        "label": result.label,
-        "confidence": _round(result.confidence, 6),
-        "probabilities": {label: _round(p, 6) for label, p in result.probabilities.items()},
-        "duration_s": _round(result.duration_s, 3),
-        "n_windows": result.n_windows,
-        "silent": result.silent,
-        "error": result.error,
-    }
-    if result.segments is not None:
-        rec["segments"] = [
-            {
-                "start_s": _round(s.start_s, 3),
-                "end_s": _round(s.end_s, 3),
-                "label": s.label,
-                "confidence": _round(s.confidence, 6),
-                "probabilities": {label: _round(p, 6) for label, p in s.probabilities.items()},
-            }
-            for s in result.segments
-        ]
-    return rec
+def run_path(path: str | os.PathLike[str]) -> Path:
+    """The sidecar recording which model and options wrote a result file."""
+    return Path(f"{os.fspath(path)}.run.json")
 
 
-def _round(value: float | None, digits: int) -> float | None:
-    return None if value is None else round(float(value), digits)
+def check_run(path: str | os.PathLike[str], run: dict[str, Any]) -> None:
+    """ValueError unless the result file at ``path`` was written with the same model and options as ``run``."""
+    side = run_path(path)
+    try:
+        previous = json.loads(side.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no {side.name} says which model wrote it; write to a new file") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{side}: unreadable ({exc}); write to a new file") from None
+    if not isinstance(previous, dict):
+        raise ValueError(f"{side}: not a ser-edge run record; write to a new file")
+    differ = sorted(k for k in set(run) | set(previous) if previous.get(k) != run.get(k))
+    if differ:
+        raise ValueError(
+            f"{path} was written with another {', '.join(differ)} (see {side.name}); write to a new file, or rerun with the same model and options"
+        )
+
+
+def write_run(path: str | os.PathLike[str], run: dict[str, Any]) -> None:
+    """Record the model and options of a new result file."""
+    write_json_atomic(run_path(path), run)
 
 
 class ResultWriter:
@@ -91,16 +97,16 @@ class ResultWriter:
         if self.format == "csv" and self._file.tell() == 0:
             self._write_csv(csv_columns(self.labels, segments))
 
-    def write(self, result: FileResult) -> None:
+    def write(self, result: Result) -> None:
         """Append one result and flush it to the operating system."""
-        rec = record(result)
+        rec = result.to_dict()
         if self.format == "jsonl":
             self._file.write(json.dumps(rec) + "\n")
             self._file.flush()
             return
         probs = rec["probabilities"]
-        row = [rec["path"], rec["label"], rec["confidence"], *(probs.get(label) for label in self.labels)]
-        row += [rec["duration_s"], rec["n_windows"], rec["error"]]
+        row = [rec["path"], rec["label"], rec["emotion"], rec["confidence"], *(probs.get(label) for label in self.labels)]
+        row += [rec["duration_s"], rec["speech_s"], rec["n_windows"], rec["error"]]
         if self.segments:
             row.append(json.dumps(rec["segments"]) if "segments" in rec else None)  # failed files have none
         self._write_csv(["" if v is None else v for v in row])
@@ -114,7 +120,7 @@ class ResultWriter:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "ResultWriter":
+    def __enter__(self) -> ResultWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -136,13 +142,10 @@ def recover(path: str | os.PathLike[str], labels: Sequence[str], segments: bool)
     expected = csv_columns(labels, segments)
     if rows[0] != expected:
         raise ValueError(
-            f"{path} has columns {','.join(rows[0])} but this run writes {','.join(expected)} "
-            "(another model or --segments setting); write to a new file"
+            f"{path} has columns {','.join(rows[0])} but this run writes {','.join(expected)} (another model or --segments setting); write to a new file"
         )
     column = {name: i for i, name in enumerate(expected)}
-    return [
-        Outcome(row[column["path"]], row[column["label"]] or None, row[column["error"]] or None) for row in rows[1:]
-    ]
+    return [Outcome(row[column["path"]], row[column["label"]] or None, row[column["emotion"]] or None, row[column["error"]] or None) for row in rows[1:]]
 
 
 def _cut_partial_line(path: Path) -> None:
@@ -157,6 +160,6 @@ def _cut_partial_line(path: Path) -> None:
 def _json_outcome(line: str, path: Path, number: int) -> Outcome:
     try:
         rec = json.loads(line)
-        return Outcome(rec["path"], rec.get("label"), rec.get("error"))
+        return Outcome(rec["path"], rec.get("label"), rec.get("emotion"), rec.get("error"))
     except (json.JSONDecodeError, KeyError, TypeError):
         raise ValueError(f"{path} line {number} is not a ser-edge result row") from None

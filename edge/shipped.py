@@ -1,9 +1,10 @@
 """Files shipped with the package: the default model and example clips.
 
 They live in the repository's ``models/`` folder, which setup.cfg installs as
-the package data of ``edge.models``; a source checkout that was never
+the package data of ``ser_edge.models``; a source checkout that was never
 installed finds them in ``<repo>/models`` instead.
 """
+
 from __future__ import annotations
 
 import importlib.resources
@@ -16,7 +17,7 @@ EXAMPLE_SUFFIXES = (".flac", ".wav")
 
 
 def shipped_folder() -> Path:
-    """Folder of the shipped files: the installed ``edge.models`` package, else ``<repo>/models``."""
+    """Folder of the shipped files: the installed ``ser_edge.models`` package, else ``<repo>/models``."""
     try:
         return Path(str(importlib.resources.files(PACKAGE)))
     except ModuleNotFoundError:

@@ -4,25 +4,28 @@ Audio arrives in blocks of any size from a source (microphone callback queue,
 or a file played at real time or as fast as possible). The streaming MFCC turns
 each block into only its new frames, which go into a ring buffer holding the
 last model window of features. Every hop the window is scored with the same
-rules a file is scored with (``edge.windows.clip_windows``: trim, wrap-pad,
-normalise), gated by a voice-activity test against an adaptive noise floor,
-smoothed over recent hops, and labelled 'uncertain' below a confidence floor.
+rules a file is scored with (``ser_edge.pipeline``: trim, wrap-pad,
+normalise, the file rule), gated by the voice-activity test of
+``ser_edge.speech``, smoothed over recent hops, and labelled by
+``ser_edge.decision`` (the model's own confidence floor and pacing unless
+overridden).
 """
+
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
+from ser_edge.decision import SILENCE, UNCERTAIN, DecisionSpec, decide
 from ser_edge.features import StreamingMFCC
 from ser_edge.model_meta import ModelMeta
+from ser_edge.pipeline import file_probabilities
+from ser_edge.speech import VadSpec, VoiceDetector
 from ser_edge.windows import clip_windows, frame_log_energy_db
-
-SILENCE = "silence"
-UNCERTAIN = "uncertain"
-SMOOTHING = ("ema", "mean", "none")
 
 
 class Scorer(Protocol):
@@ -35,28 +38,16 @@ class Scorer(Protocol):
 
 @dataclass(frozen=True)
 class StreamConfig:
-    """How often to score and how to turn window probabilities into a reported label."""
+    """How the engine gates and reports; ``decision`` None means the model's own (from its metadata)."""
 
-    hop_s: float = 0.5
+    decision: DecisionSpec | None = None
     min_audio_s: float = 1.0  # first result once this much audio is buffered (shorter windows are wrap-padded)
-    smoothing: str = "ema"
-    smoothing_hops: int = 3  # 'mean': average of the last N hops; 'ema': alpha = 2 / (N + 1)
-    min_confidence: float = 0.35  # below this the label is 'uncertain'
-    vad_margin_db: float = 12.0  # a frame is voiced this far above the noise floor...
-    vad_min_db: float = -65.0  # ...and above this absolute level (dB re full-scale energy)
-    noise_rise_db_per_s: float = 3.0  # how fast the floor may climb back after a quiet moment
+    vad: VadSpec = field(default_factory=VadSpec)
     min_voiced_fraction: float = 0.2  # of the latest hop's frames, else the hop is silence
-    min_speech_s: float = 0.5  # voiced audio the window must hold to be labelled, else 'uncertain'
 
     def __post_init__(self) -> None:
-        if self.hop_s <= 0 or self.min_audio_s <= 0:
-            raise ValueError("hop_s and min_audio_s must be positive")
-        if self.smoothing not in SMOOTHING:
-            raise ValueError(f"smoothing must be one of {SMOOTHING}")
-        if self.smoothing_hops < 1:
-            raise ValueError("smoothing_hops must be >= 1")
-        if not 0 <= self.min_confidence <= 1:
-            raise ValueError("min_confidence must be in [0, 1]")
+        if self.min_audio_s <= 0:
+            raise ValueError("min_audio_s must be positive")
 
 
 @dataclass
@@ -95,24 +86,6 @@ class Block:
     overflow: bool = False
 
 
-class NoiseFloor:
-    """Adaptive noise floor: follows the level down at once, climbs back slowly."""
-
-    def __init__(self, rise_db_per_frame: float) -> None:
-        self.rise = rise_db_per_frame
-        self.floor: float | None = None
-
-    def update(self, levels_db: np.ndarray) -> np.ndarray:
-        """Per-frame floor after each of ``levels_db``."""
-        out = np.empty_like(levels_db)
-        floor = self.floor if self.floor is not None else float(levels_db[0]) if len(levels_db) else 0.0
-        for i, level in enumerate(levels_db):
-            floor = min(float(level), floor + self.rise)
-            out[i] = floor
-        self.floor = floor
-        return out
-
-
 @dataclass
 class StreamEngine:
     """Feed blocks, get a HopResult every hop. Memory is flat: a ring of one window of frames."""
@@ -124,8 +97,9 @@ class StreamEngine:
         meta = self.model.meta
         self.labels = list(meta.labels)
         self.window = meta.window
+        self.decision = self.config.decision or meta.decision
         self.fps = meta.features.frames_per_second
-        self.hop_frames = max(1, int(round(self.config.hop_s * self.fps)))
+        self.hop_frames = max(1, int(round(self.decision.hop_s * self.fps)))
         self.min_frames = max(1, int(round(self.config.min_audio_s * self.fps)))
         self._mfcc = StreamingMFCC(meta.features)
         self._ring = np.zeros((self.window.frames, meta.features.n_mfcc), dtype=np.float32)
@@ -134,8 +108,8 @@ class StreamEngine:
         self._frames_seen = 0
         self._since_hop = 0
         self._overflow = False
-        self._floor = NoiseFloor(self.config.noise_rise_db_per_s / self.fps)
-        self._recent: deque[np.ndarray] = deque(maxlen=self.config.smoothing_hops)
+        self._vad = VoiceDetector(self.config.vad, self.fps)
+        self._recent: deque[np.ndarray] = deque(maxlen=self.decision.smoothing_hops)
         self._ema: np.ndarray | None = None
 
     def push(self, block: Block) -> list[HopResult]:
@@ -158,7 +132,7 @@ class StreamEngine:
     def _append(self, frames: np.ndarray) -> None:
         n = len(frames)
         level = frame_log_energy_db(frames)
-        voiced = (level > self._floor.update(level) + self.config.vad_margin_db) & (level > self.config.vad_min_db)
+        voiced = self._vad.voiced(level)
         for ring, new in ((self._ring, frames), (self._voiced, voiced), (self._level, level)):
             ring[:-n] = ring[n:]
             ring[-n:] = new
@@ -177,21 +151,19 @@ class StreamEngine:
             self._ema = None
             return HopResult(label=SILENCE, confidence=0.0, probabilities={}, **common)
         windows, _ = clip_windows(self._ring[-have:], self.window)
-        raw = self.model.predict(windows).mean(axis=0)
-        if speech_s < self.config.min_speech_s:  # a sliver of speech, wrap-padded, is not worth a label yet
+        raw = file_probabilities(self.model.predict(windows))
+        if speech_s < self.decision.min_speech_s:  # a sliver of speech, wrap-padded, is not worth a label (nor smoothing) yet
             return HopResult(label=UNCERTAIN, confidence=float(raw.max()), probabilities=dict(zip(self.labels, map(float, raw))), **common)
         probs = self._smooth(raw)
-        best = int(np.argmax(probs))
-        confidence = float(probs[best])
-        label = self.labels[best] if confidence >= self.config.min_confidence else UNCERTAIN
+        label, confidence = decide(probs, self.labels, speech_s=speech_s, spec=self.decision)
         return HopResult(label=label, confidence=confidence, probabilities=dict(zip(self.labels, map(float, probs))), **common)
 
     def _smooth(self, probs: np.ndarray) -> np.ndarray:
-        if self.config.smoothing == "mean":
+        if self.decision.smoothing == "mean":
             self._recent.append(probs)
             return np.mean(self._recent, axis=0)
-        if self.config.smoothing == "ema":
-            alpha = 2.0 / (self.config.smoothing_hops + 1)
+        if self.decision.smoothing == "ema":
+            alpha = 2.0 / (self.decision.smoothing_hops + 1)
             self._ema = probs if self._ema is None else alpha * probs + (1 - alpha) * self._ema
             return self._ema
         return probs
@@ -223,15 +195,26 @@ def file_source(path: str, sample_rate: int, block_s: float = 0.1, realtime: boo
             yield Block(piece)
 
 
-def summarise(results: Sequence[HopResult], labels: Sequence[str]) -> dict[str, object]:
-    """Time listened and the share of hops per outcome (emotions, silence, uncertain)."""
-    counts: dict[str, int] = {name: 0 for name in [*labels, UNCERTAIN, SILENCE]}
-    for r in results:
-        counts[r.label] = counts.get(r.label, 0) + 1
-    n = max(len(results), 1)
-    return {
-        "seconds": round(results[-1].t_end, 2) if results else 0.0,
-        "hops": len(results),
-        "overflows": sum(r.overflow for r in results),
-        "shares": {k: round(v / n, 3) for k, v in counts.items() if v},
-    }
+class StreamSummary:
+    """Time listened and the share of hops per outcome, kept as counts so a stream of any length costs the same."""
+
+    def __init__(self, labels: Sequence[str]) -> None:
+        self.counts: dict[str, int] = {name: 0 for name in [*labels, UNCERTAIN, SILENCE]}
+        self.hops = 0
+        self.overflows = 0
+        self.seconds = 0.0
+
+    def add(self, result: HopResult) -> None:
+        self.counts[result.label] = self.counts.get(result.label, 0) + 1
+        self.hops += 1
+        self.overflows += result.overflow
+        self.seconds = result.t_end
+
+    def to_dict(self) -> dict[str, object]:
+        n = max(self.hops, 1)
+        return {
+            "seconds": round(self.seconds, 2),
+            "hops": self.hops,
+            "overflows": self.overflows,
+            "shares": {k: round(v / n, 3) for k, v in self.counts.items() if v},
+        }

@@ -2,28 +2,33 @@
 
 Counts cover the whole result file (rows from a resumed run's earlier part
 included); speed covers this run only. Accuracy and UAR are computed over the
-files that have a truth label among the model's labels and were scored
-(failed and silent files are counted apart, not as errors of the model).
+files that have a truth label among the model's labels and were scored, on
+each file's most likely emotion, whether or not it was reported as
+``uncertain`` (failed and silent files are counted apart, not as errors of the
+model; the uncertain share is given beside the figures).
 """
+
 from __future__ import annotations
 
 import importlib.util
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
+from ser_edge.classifier import Classifier
+from ser_edge.decision import SILENCE, UNCERTAIN
 from ser_edge.metrics import classification_report
-from ser_edge.model import LoadedModel
 from ser_edge.model_meta import write_json_atomic
 from ser_edge.plots import save_confusion_plot
 from ser_edge.result_files import Outcome
-from ser_edge.scoring import SILENCE
 from ser_edge.truth import path_key
 
 
-def summarise(
+def score_summary(
     outcomes: Sequence[Outcome],
-    model: LoadedModel,
+    model: Classifier,
+    *,
     truth: Mapping[str, str],
     truth_source: str,
     scored_now: int,
@@ -38,7 +43,8 @@ def summarise(
         "scored": len(ok),
         "failed": len(outcomes) - len(ok),
         "silent": counts[SILENCE],
-        "labels": {label: counts[label] for label in (*labels, SILENCE)},
+        "uncertain": counts[UNCERTAIN],
+        "labels": {label: counts[label] for label in (*labels, UNCERTAIN, SILENCE)},
         "this_run": {"files": scored_now, "seconds": round(seconds, 3), "files_per_s": round(scored_now / seconds, 3) if seconds > 0 else None},
         "model": {"path": str(model.path), "backend": model.backend, "version": model.meta.version, "sha256": model.meta.model_sha256},
         "truth": _truth_figures(outcomes, labels, truth, truth_source),
@@ -51,7 +57,7 @@ def _truth_figures(outcomes: Sequence[Outcome], labels: Sequence[str], truth: Ma
     if not known:
         return None
     index = {label: i for i, label in enumerate(labels)}
-    used = [(index[t], index[o.label]) for o, t in known if o.error is None and t in index and o.label in index]
+    used = [(index[t], index[o.emotion], o.label == UNCERTAIN) for o, t in known if o.error is None and t in index and o.emotion in index]
     excluded = {
         "failed": sum(o.error is not None for o, _ in known),
         "silent": sum(o.error is None and o.label == SILENCE for o, _ in known),
@@ -59,8 +65,9 @@ def _truth_figures(outcomes: Sequence[Outcome], labels: Sequence[str], truth: Ma
     }
     if not used:
         return {"source": source, "n": 0, "excluded": excluded}
-    truths, preds = zip(*used)
-    return {"source": source, **classification_report(truths, preds, labels), "excluded": excluded}
+    truths, preds, unsure = zip(*used)
+    figures = classification_report(truths, preds, labels)
+    return {"source": source, **figures, "uncertain": sum(unsure), "excluded": excluded}
 
 
 def summary_text(summary: Mapping[str, Any], result_path: str) -> str:
@@ -68,7 +75,7 @@ def summary_text(summary: Mapping[str, Any], result_path: str) -> str:
     run = summary["this_run"]
     speed = f" ({run['files_per_s']:.1f} files/s)" if run["files_per_s"] else ""
     lines = [
-        f"{summary['files']} files in {result_path}: {summary['scored']} scored ({summary['silent']} silent), "
+        f"{summary['files']} files in {result_path}: {summary['scored']} scored ({summary['silent']} silent, {summary['uncertain']} uncertain), "
         f"{summary['failed']} failed; this run {run['files']} files in {run['seconds']:.1f} s{speed}",
         "predicted: " + ", ".join(f"{label} {n}" for label, n in summary["labels"].items() if n),
     ]
@@ -76,7 +83,7 @@ def summary_text(summary: Mapping[str, Any], result_path: str) -> str:
     if truth and truth["n"]:
         lines.append(
             f"truth from {truth['source']}, {truth['n']} files: accuracy {truth['accuracy']:.3f}, "
-            f"UAR {truth['uar']:.3f}, macro-F1 {truth['macro_f1']:.3f}"
+            f"UAR {truth['uar']:.3f}, macro-F1 {truth['macro_f1']:.3f} (on the top emotion; {truth['uncertain']} of them uncertain)"
         )
         lines += _confusion_lines(truth["confusion"], truth["labels"])
     elif truth:
@@ -100,5 +107,5 @@ def write_report(summary: Mapping[str, Any], folder: str | Path) -> list[Path]:
     truth = summary["truth"]
     if truth and truth["n"] and importlib.util.find_spec("matplotlib") is not None:
         written.append(folder / "confusion.png")
-        save_confusion_plot(truth["confusion"], truth["labels"], f"truth from {truth['source']}: {truth['n']} files", written[1])
+        save_confusion_plot(truth, f"truth from {truth['source']}: {truth['n']} files", written[1])
     return written

@@ -1,1 +1,1 @@
-"""Shipped data, installed as ``edge.models``: the default converted model with its metadata, and example clips."""
+"""Shipped data, installed as ``ser_edge.models``: the default converted model with its metadata, and example clips."""

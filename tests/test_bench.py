@@ -1,12 +1,14 @@
 """ser-bench: its pure helpers, and a whole ``--quick`` run against the shipped models and the real corpora."""
+
 from __future__ import annotations
 
 import json
 import math
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +17,7 @@ from helpers import skip_or_fail
 
 from ser_edge.bench import audio_fixtures, report, targets, timing
 from ser_edge.bench.accuracy import SplitFiles
-from ser_edge.bench.models import FORMATS, missing, model_paths
+from ser_edge.bench.models import MODEL_FILES, missing, model_paths
 from ser_edge.bench.processes import measure
 from ser_edge.shipped import shipped_folder
 
@@ -49,7 +51,7 @@ def test_spread_keeps_both_ends_and_every_field_aligned() -> None:
 
 def test_model_paths_and_missing(tmp_path: Path) -> None:
     paths = model_paths(tmp_path, "m")
-    assert list(paths) == list(FORMATS) and paths["int8.tflite"] == tmp_path / "m.int8.tflite"
+    assert list(paths) == list(MODEL_FILES) and paths["int8.tflite"] == tmp_path / "m.int8.tflite"
     paths["keras"].write_bytes(b"x")
     Path(f"{paths['keras']}.json").write_text("{}")
     absent = missing(paths)
@@ -158,7 +160,7 @@ def test_quick_run_writes_every_section_with_sane_numbers(quick_run: Path) -> No
             assert value > 0, (path, value)  # times, sizes and speeds; memory growth may be zero or negative
         if path[:2] == ("accuracy", "formats") and path[-1] in FRACTIONS:
             assert 0.0 <= value <= 1.0, (path, value)
-    assert set(results["accuracy"]["formats"]) == set(FORMATS)
+    assert set(results["accuracy"]["formats"]) == set(MODEL_FILES)
     assert results["accuracy"]["formats"]["keras"]["agreement"] == {"file": 1.0, "window": 1.0}
     assert set(results["latency"]) >= {"1"}
     assert results["stream"]["windows"] > 0 and results["stream"]["audio_s"] >= 119

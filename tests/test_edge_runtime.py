@@ -3,6 +3,7 @@
 The models are tiny Keras nets converted here (int8 TFLite, float ONNX), so the
 tests do not depend on convert/ or on a shipped model.
 """
+
 from __future__ import annotations
 
 import csv
@@ -25,23 +26,23 @@ import soundfile as sf
 from click.testing import CliRunner
 from helpers import write
 
-import ser_edge.batch
-import ser_edge.cli
+from ser_edge.classifier import Classifier
 from ser_edge.cli import main
+from ser_edge.corpora import LABELS
+from ser_edge.decision import SILENCE, UNCERTAIN
 from ser_edge.features import FeatureSpec
-from ser_edge.model import DEFAULT_MODEL, ModelError, default_model_path, load_model
+from ser_edge.model import SHIPPED_MODELS, ModelError, load_model, shipped_model_path
 from ser_edge.model_meta import METADATA_KEY, ModelMeta, write_sidecar
 from ser_edge.result_files import csv_columns
-from ser_edge.scoring import SILENCE, score_file
+from ser_edge.scoring import score_file
 from ser_edge.shipped import example_clips, shipped_folder
 from ser_edge.truth import path_key, truth_from_names
 from ser_edge.windows import WindowSpec, clip_window_batches, clip_windows, normalise
-from ser_edge.corpora import LABELS
 
 SPEC = FeatureSpec(n_mels=26, n_mfcc=13)
 WINDOW = WindowSpec(frames=100, hop_frames=50)  # 1 s windows every 0.5 s keep the nets tiny
 META = ModelMeta(labels=LABELS, features=SPEC, window=WINDOW, version="test")
-HEAVY = ("tensorflow", "keras", "scipy", "librosa")
+HEAVY = ("tensorflow", "keras", "scipy", "librosa", "ser_edge.train", "ser_edge.convert", "ser_edge.bench")
 RAVDESS = sorted(example_clips())[:3]  # neutral, happy, sad: names carry the truth
 
 
@@ -234,8 +235,8 @@ def test_missing_runtime_is_a_model_error(models: dict[str, Path], monkeypatch: 
 
 
 def test_default_model_and_examples_are_shipped(shipped_model) -> None:
-    path = default_model_path()
-    assert path.name == DEFAULT_MODEL and path.parent == shipped_folder()
+    path = shipped_model_path()
+    assert path.name == SHIPPED_MODELS["tflite"] and path.parent == shipped_folder()
     clips = example_clips()
     assert 5 <= len(clips) <= 7 and sum(c.stat().st_size for c in clips) < 1_000_000
     assert {c.stem.split("-")[-1] for c in clips} <= {"03", "13", "22", "24"}  # test-split actors only
@@ -338,7 +339,7 @@ def test_score_folder_of_good_and_bad_files(models: dict[str, Path], mixed: dict
         elif case == "silent":
             assert row["label"] == SILENCE and not row["error"] and not row["confidence"]
         else:
-            assert row["label"] in LABELS and not row["error"] and float(row["confidence"]) > 0
+            assert row["emotion"] in LABELS and row["label"] in (row["emotion"], UNCERTAIN) and not row["error"] and float(row["confidence"]) > 0
     segments = rows[str(mixed["long"])]["segments"]
     assert len(segments if name.endswith("jsonl") else json.loads(segments)) > 70
     if name.endswith(".csv"):
@@ -363,6 +364,7 @@ def test_resume_after_a_hard_kill_completes_without_duplicates(models: dict[str,
     lines = full.read_text().splitlines(keepends=True)
     kept = 4 if name.endswith(".csv") else 3  # header + 3 rows, or 3 rows
     part.write_text("".join(lines[:kept]) + lines[kept][:17])  # and half a row, as a kill mid-write leaves
+    shutil.copy(f"{full}.run.json", f"{part}.run.json")  # the killed run had recorded its model and options
     code, _, err = invoke("score", mixed["root"], "-o", part, "--model", models["tflite"], "-j", "2")
     assert code == 2 and "--resume" in err  # never appends to old results by accident
     code, _, err = invoke("score", mixed["root"], "-o", part, "--model", models["tflite"], "-j", "2", "--resume")
@@ -370,11 +372,11 @@ def test_resume_after_a_hard_kill_completes_without_duplicates(models: dict[str,
     assert read_rows(part) == read_rows(full)
     if name.endswith(".csv"):  # a CSV's columns are fixed by its header
         code, _, err = invoke("score", mixed["root"], "-o", part, "--model", models["tflite"], "--resume", "--segments")
-        assert code == 2 and "another model or --segments" in err
+        assert code == 2 and "written with another segments" in err
 
 
 def test_ctrl_c_keeps_finished_rows_and_exits_130(models: dict[str, Path], mixed: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = ser_edge.cli.score_paths
+    real = Classifier.score_files
 
     def interrupted(*args, **kwargs):
         for i, result in enumerate(real(*args, **kwargs)):
@@ -382,7 +384,7 @@ def test_ctrl_c_keeps_finished_rows_and_exits_130(models: dict[str, Path], mixed
                 raise KeyboardInterrupt
             yield result
 
-    monkeypatch.setattr(ser_edge.cli, "score_paths", interrupted)
+    monkeypatch.setattr(Classifier, "score_files", interrupted)
     out = tmp_path / "out.jsonl"
     code, _, err = invoke("score", mixed["root"], "-o", out, "--model", models["tflite"], "-j", "1")
     assert code == 130 and "interrupted: 2 of" in err and "--resume" in err
@@ -408,24 +410,35 @@ def test_sigint_to_a_running_pool_then_resume(models: dict[str, Path], mixed: di
     assert 3 <= len(read_rows(out)) < total and "--resume" in err
     subprocess.run([*command, "--resume"], check=True, capture_output=True)
     rows = read_rows(out)
-    assert sorted(rows) == sorted(str(p) for p in folder.iterdir()) and all(r["label"] in LABELS for r in rows.values())
+    assert sorted(rows) == sorted(str(p) for p in folder.iterdir()) and all(r["emotion"] in LABELS for r in rows.values())
 
 
 def test_labels_csv_gives_accuracy_and_report(models: dict[str, Path], mixed: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
     invoke("score", mixed["root"], "-o", out, "--model", models["onnx"], "-j", "1")
     rows = read_rows(out)
-    good = [path for path, row in rows.items() if row["label"] in LABELS]
-    truth = {path: rows[path]["label"] if i % 2 == 0 else "disgust" for i, path in enumerate(good)}
+    good = [path for path, row in rows.items() if row["emotion"] in LABELS]
+    truth = {path: rows[path]["emotion"] if i % 2 == 0 else "disgust" for i, path in enumerate(good)}
     truth[str(mixed["empty"])] = "angry"  # failed files are counted apart, not as mistakes
     labels_csv = tmp_path / "truth.csv"
     labels_csv.write_text("path,label\n" + "".join(f"{os.path.relpath(p)},{label}\n" for p, label in truth.items()))
     code, stdout, _ = invoke(
-        "score", mixed["root"], "-o", tmp_path / "again.csv", "--model", models["onnx"], "-j", "1",
-        "--labels", labels_csv, "--report", tmp_path / "report", "--json",
+        "score",
+        mixed["root"],
+        "-o",
+        tmp_path / "again.csv",
+        "--model",
+        models["onnx"],
+        "-j",
+        "1",
+        "--labels",
+        labels_csv,
+        "--report",
+        tmp_path / "report",
+        "--json",
     )
     figures = json.loads(stdout)["truth"]
-    right = sum(rows[p]["label"] == t for p, t in truth.items() if p in good)
+    right = sum(rows[p]["emotion"] == t for p, t in truth.items() if p in good)
     assert code == 1 and figures["source"] == str(labels_csv)
     assert figures["n"] == len(good) and figures["accuracy"] == pytest.approx(right / len(good))
     assert figures["excluded"]["failed"] == 1 and np.sum(figures["confusion"]) == len(good)
@@ -435,10 +448,10 @@ def test_labels_csv_gives_accuracy_and_report(models: dict[str, Path], mixed: di
 
 
 def test_unexpected_failure_is_a_row_not_a_crash(models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(path, model, segments=False):
+    def broken(self, path, *, segments=False):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(ser_edge.batch, "score_file", broken)
+    monkeypatch.setattr(Classifier, "score_file", broken)
     out = tmp_path / "out.csv"
     code, _, _ = invoke("score", *RAVDESS, "-o", out, "--model", models["tflite"], "-j", "1")
     assert code == 1
@@ -463,19 +476,25 @@ def test_score_all_good_exits_0(models: dict[str, Path], tmp_path: Path) -> None
 
 
 def test_runtime_never_imports_training_libraries(models: dict[str, Path], mixed: dict[str, Path], tmp_path: Path) -> None:
+    """``import ser_edge``, the API and every ser-edge command load nothing of training, conversion or benchmarks."""
     script = textwrap.dedent(
         f"""
         import sys
-        import ser_edge, ser_edge.cli, ser_edge.model, ser_edge.scoring
+        import numpy as np
+        import ser_edge, ser_edge.cli
         from click.testing import CliRunner
+        classifier = ser_edge.load({str(models["tflite"])!r})
+        assert classifier.score_signal(np.zeros(8000), sample_rate=8000).label == "silence"
         runner = CliRunner()
-        for model in ({str(models['tflite'])!r}, {str(models['onnx'])!r}):
-            result = runner.invoke(ser_edge.cli.main, ["predict", {str(mixed['ravdess0'])!r}, "--model", model, "--json"])
+        result = runner.invoke(ser_edge.cli.main, ["listen", "--input", {str(mixed["ravdess0"])!r}, "--fast", "--json", "--model", {str(models["tflite"])!r}])
+        assert result.exit_code == 0, result.output
+        for model in ({str(models["tflite"])!r}, {str(models["onnx"])!r}):
+            result = runner.invoke(ser_edge.cli.main, ["predict", {str(mixed["ravdess0"])!r}, "--model", model, "--json"])
             assert result.exit_code == 0, result.output
-        result = runner.invoke(ser_edge.cli.main, ["score", {str(mixed['root'])!r}, "-o", {str(tmp_path / 'o.csv')!r},
-                                               "--model", {str(models['tflite'])!r}, "-j", "1", "--report", {str(tmp_path / 'r')!r}])
+        result = runner.invoke(ser_edge.cli.main, ["score", {str(mixed["root"])!r}, "-o", {str(tmp_path / "o.csv")!r},
+                                               "--model", {str(models["tflite"])!r}, "-j", "1", "--report", {str(tmp_path / "r")!r}])
         assert result.exit_code == 1, result.output
-        heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)
+        heavy = sorted(m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in {HEAVY!r}))
         assert not heavy, heavy
         """
     )

@@ -1,4 +1,5 @@
 """Tests of edge/features.py: parity with python_speech_features, streaming == batch, and input/spec properties."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -103,11 +104,10 @@ def test_shape_and_finite_for_any_length(n: int, pad_end: bool, seed: int) -> No
     assert np.isfinite(out).all()
 
 
-@pytest.mark.parametrize(
-    ("n", "padded", "unpadded"), [(0, 0, 0), (1, 1, 0), (399, 1, 0), (400, 1, 1), (401, 2, 1), (560, 2, 2), (561, 3, 2)]
-)
+@pytest.mark.parametrize(("n", "padded", "unpadded"), [(0, 0, 0), (1, 1, 0), (399, 1, 0), (400, 1, 1), (401, 2, 1), (560, 2, 2), (561, 3, 2)])
 def test_n_frames_edges(n: int, padded: int, unpadded: int) -> None:
-    assert (FeatureSpec().n_frames(n), FeatureSpec(pad_end=False).n_frames(n)) == (padded, unpadded)
+    psf = FeatureSpec.python_speech_features()  # 400-sample frames, 160 hop
+    assert (psf.n_frames(n), dataclasses.replace(psf, pad_end=False).n_frames(n)) == (padded, unpadded)
 
 
 @FAST
@@ -201,9 +201,9 @@ def test_any_valid_spec_gives_finite_features(spec: FeatureSpec, n: int) -> None
         {"sample_rate": 0},
         {"hop_length": 0},
         {"win_length": 0},
-        {"win_length": 513},
+        {"win_length": 1025},  # longer than the default n_fft (1024)
         {"n_mfcc": 0},
-        {"n_mfcc": 41},
+        {"n_mfcc": 81},  # more than the default n_mels (80)
         {"fmin": -1.0},
         {"fmin": 8000.0},
         {"fmax": 9000.0},

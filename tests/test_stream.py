@@ -1,4 +1,5 @@
 """Streaming engine and `ser-edge listen --input`: the shipped model through real LiteRT, files replayed as a stream."""
+
 from __future__ import annotations
 
 import json
@@ -15,11 +16,12 @@ from click.testing import CliRunner
 
 from ser_edge.audio import read_audio
 from ser_edge.cli import main
+from ser_edge.decision import SILENCE, DecisionSpec
 from ser_edge.features import mfcc
 from ser_edge.model import LoadedModel
 from ser_edge.scoring import score_file
 from ser_edge.shipped import example_clips
-from ser_edge.stream import SILENCE, Block, StreamConfig, StreamEngine, file_source
+from ser_edge.stream import Block, StreamConfig, StreamEngine, file_source
 from ser_edge.windows import clip_windows
 
 
@@ -49,7 +51,7 @@ def test_hops_arrive_on_schedule_whatever_the_block_size(model: LoadedModel) -> 
     signal = read_audio(example_clips()[0]).samples
     timings = []
     for block in (160, 1000, 4801, 16000):
-        results = _run(StreamEngine(model, StreamConfig(hop_s=0.5, min_audio_s=1.0)), signal, block)
+        results = _run(StreamEngine(model, StreamConfig(decision=DecisionSpec(hop_s=0.5), min_audio_s=1.0)), signal, block)
         timings.append([round(r.t_end, 3) for r in results])
     assert timings[0] == timings[1] == timings[2] == timings[3]
     n_frames = mfcc(signal, model.meta.features).shape[0] - 1  # the last, padded frame only comes at flush
@@ -59,7 +61,7 @@ def test_hops_arrive_on_schedule_whatever_the_block_size(model: LoadedModel) -> 
 def test_window_scored_equals_the_batch_front_end(model: LoadedModel) -> None:
     """The ring buffer holds exactly the batch MFCC frames, so a hop's probabilities are the batch pipeline's."""
     signal = read_audio(example_clips()[1]).samples
-    engine = StreamEngine(model, StreamConfig(hop_s=0.5, smoothing="none", min_confidence=0.0, min_voiced_fraction=0.0))
+    engine = StreamEngine(model, StreamConfig(decision=DecisionSpec(hop_s=0.5, smoothing="none", min_confidence=0.0), min_voiced_fraction=0.0))
     results = _run(engine, signal, 777)
     feats = mfcc(signal, model.meta.features)
     frames = model.meta.window.frames
@@ -75,7 +77,7 @@ def test_silence_is_gated_and_speech_agrees_with_predict(model: LoadedModel, tmp
     confident = 0
     for clip in example_clips():
         path, signal = _padded_clip(tmp_path, clip, silence_s=2.5)
-        engine = StreamEngine(model, StreamConfig(smoothing="none", min_confidence=0.0))
+        engine = StreamEngine(model, StreamConfig(decision=DecisionSpec(smoothing="none", min_confidence=0.0)))
         results = _run(engine, signal, 1600)
         labels = [r.label for r in results]
         assert labels[:2] == [SILENCE, SILENCE], (clip.name, labels)  # 1.0 and 1.5 s: only digital silence so far
@@ -87,7 +89,7 @@ def test_silence_is_gated_and_speech_agrees_with_predict(model: LoadedModel, tmp
             # The hop whose window holds the most speech sees what predict sees of the whole clip.
             confident += 1
             best = max(voiced, key=lambda r: r.speech_s)
-            assert best.label == file_result.label, (clip.name, file_result.label, labels)
+            assert best.label == file_result.emotion, (clip.name, file_result.emotion, labels)
     assert confident >= 2, "too few example clips the model is confident about to compare stream and file results"
 
 
@@ -148,7 +150,9 @@ def test_listen_ctrl_c_stops_cleanly_with_a_summary() -> None:
     """SIGINT during a real-time replay: partial results stay on stdout, a summary follows, exit status 130."""
     listen = subprocess.Popen(
         [sys.executable, "-m", "ser_edge", "listen", "--input", str(example_clips()[3]), "--realtime", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     first = listen.stdout.readline()  # the first hop: interrupt only once listen is producing results
     assert first, listen.stderr.read()

@@ -1,4 +1,5 @@
 """Training: augmentation, calibration and metrics helpers, and a short end-to-end `ser-train` run on real clips."""
+
 from __future__ import annotations
 
 import csv
@@ -12,8 +13,9 @@ from helpers import sine
 
 from ser_edge.metrics import classification_report, expected_calibration_error
 from ser_edge.model_meta import read_sidecar
+from ser_edge.pipeline import clip_probabilities
 from ser_edge.train.augment import AugmentConfig, augment_waveform, spec_augment
-from ser_edge.train.fit import clip_probabilities, fit_temperature, mixup, softmax
+from ser_edge.train.fit import fit_temperature, mixup, softmax
 
 
 def test_augment_waveform_changes_the_clip_within_its_ranges() -> None:
@@ -89,12 +91,38 @@ def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
     from ser_edge.train.cli import main
 
     out = tmp_path / "run"
-    args = ["train", "--data", str(ser_data), "--out", str(out), "--cache", str(tmp_path / "cache"),
-            "--epochs", "6", "--limit", "80", "--copies", "1", "--width", "16", "--patience", "50"]
+    args = [
+        "train",
+        "--data",
+        str(ser_data),
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--epochs",
+        "6",
+        "--limit",
+        "80",
+        "--copies",
+        "1",
+        "--width",
+        "16",
+        "--patience",
+        "50",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    for name in ("model.keras", "model.keras.json", "split.json", "training_curves.png", "report_test.json", "report_test.md",
-                 "report_test_confusion.png", "report_validation.json", "history.csv"):
+    for name in (
+        "model.keras",
+        "model.keras.json",
+        "split.json",
+        "training_curves.png",
+        "report_test.json",
+        "report_test.md",
+        "report_test_confusion.png",
+        "report_validation.json",
+        "history.csv",
+    ):
         assert (out / name).is_file(), name
     assert any((out / "tensorboard").rglob("events.out.tfevents*"))
     with open(out / "history.csv") as f:
@@ -109,9 +137,21 @@ def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
     split = json.loads((out / "split.json").read_text())
     assert split["seed"] == 0
 
-    evaluated = CliRunner().invoke(main, ["evaluate", str(out / "model.keras"), "--data", str(ser_data),
-                                          "--split", str(out / "split.json"), "--out", str(tmp_path / "eval"),
-                                          "--cache", str(tmp_path / "cache")])
+    evaluated = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            str(out / "model.keras"),
+            "--data",
+            str(ser_data),
+            "--split",
+            str(out / "split.json"),
+            "--out",
+            str(tmp_path / "eval"),
+            "--cache",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert evaluated.exit_code == 0, evaluated.output
     again = json.loads((tmp_path / "eval" / "report_test.json").read_text())
     assert again["n"] == sum(1 for item in split["items"] if item["split"] == "test")  # the whole test split

@@ -4,6 +4,7 @@ Waveform augmentation makes extra copies of each training clip before feature
 extraction (noise at a random SNR, gain, a time shift, speed perturbation);
 masks are drawn afresh for every window in every epoch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,19 +1,20 @@
 """Feature extraction for training, computed once and cached on disk.
 
-Each entry is the full-clip MFCC (from ``edge.features``, the code the device
+Each entry is the full-clip MFCC (from ``ser_edge.features``, the code the device
 runs) of one audio file, clean or augmented copy k, keyed by the file's content
 hash, the feature spec and the augmentation settings. Re-running training with
 the same settings reads the cache instead of recomputing.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 

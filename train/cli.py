@@ -5,42 +5,47 @@ Examples:
     ser-train train --data ../shared/data --out runs/default
     ser-train evaluate runs/default/model.keras --data ../shared/data --split runs/default/split.json
 """
+
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import click
 import numpy as np
 
-from ser_edge.features import FeatureSpec
+from ser_edge.corpora import LABELS, Item, load_corpora
+from ser_edge.data_root import data_option
 from ser_edge.metrics import expected_calibration_error
 from ser_edge.model_meta import ModelMeta, read_sidecar, write_json_atomic, write_sidecar
-from ser_edge.windows import WindowSpec
-from ser_edge.train.augment import AugmentConfig
-from ser_edge.corpora import LABELS, Item, load_corpora
-from ser_edge.train.data import clip_set
+from ser_edge.pipeline import clip_probabilities
+from ser_edge.plots import save_confusion_plot
+from ser_edge.progress import progress_bar
+from ser_edge.train.clip_sets import clip_set
 from ser_edge.train.fit import (
     ClipSet,
     TrainConfig,
     all_windows,
-    clip_probabilities,
     fit_temperature,
     report_clips,
     save_history_plot,
     softmax,
     train_model,
 )
-from ser_edge.plots import save_confusion_plot
+from ser_edge.train.quiet import captured_output
 from ser_edge.train.report import markdown_summary
 from ser_edge.train.splits import load_split, make_split, save_split
+from ser_edge.windows import NORMS, WindowSpec
 
-DATA_ENV = "SER_DATA"
 #: Model file name inside a training output folder.
 MODEL_NAME = "model.keras"
+#: The shipped model's recipe: every option's default.
+SHIPPED = TrainConfig()
 
 
 def _log(message: str) -> None:
@@ -48,14 +53,16 @@ def _log(message: str) -> None:
 
 
 def _progress(label: str):
-    """A progress callback for feature extraction: a bar on a terminal, a line every 10% otherwise."""
-    state = {"last": -1}
+    """A progress callback for feature extraction: a tqdm bar on a terminal, a line every 10% otherwise."""
+    state: dict[str, Any] = {"last": -1, "bar": None}
 
     def update(done: int, total: int) -> None:
-        pct = int(100 * done / total)
         if sys.stderr.isatty():
-            click.echo(f"\r{label}: {done}/{total} ({pct}%)", err=True, nl=done == total)
-        elif pct // 10 != state["last"]:
+            state["bar"] = state["bar"] or progress_bar(total, label)
+            state["bar"].update(done - state["bar"].n)
+            if done == total:
+                state["bar"].close()
+        elif (pct := int(100 * done / total)) // 10 != state["last"]:
             state["last"] = pct // 10
             _log(f"{label}: {done}/{total}")
 
@@ -81,40 +88,54 @@ def _window_outputs(model, clips: ClipSet, window: WindowSpec) -> tuple[np.ndarr
 def _write_report(report: dict[str, Any], out_dir: Path, stem: str) -> None:
     write_json_atomic(out_dir / f"{stem}.json", report)
     (out_dir / f"{stem}.md").write_text(markdown_summary(report))
-    save_confusion_plot(report["confusion"], report["labels"], f"{report.get('split', '')}: all corpora", out_dir / f"{stem}_confusion.png")
+    save_confusion_plot(report, f"{report.get('split', '')}: all corpora", out_dir / f"{stem}_confusion.png")
     head = report["headline"]
-    save_confusion_plot(head["confusion"], report["labels"], f"{report.get('split', '')}: headline ({', '.join(head['corpora'])})", out_dir / f"{stem}_confusion_headline.png")
+    save_confusion_plot(
+        {**head, "labels": report["labels"]}, f"{report.get('split', '')}: headline ({', '.join(head['corpora'])})", out_dir / f"{stem}_confusion_headline.png"
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ser-edge")
 def main() -> None:
     """Train and evaluate ser-edge emotion models (needs the `train` extra: TensorFlow)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up notices are not the user's business
+    with captured_output():  # nor is what it prints while importing (CUDA probes, oneDNN notes)
+        import tensorflow  # noqa: F401
 
 
 def _training_options(command):
     """The data, model, feature and schedule options shared by `train` and `crossval`."""
     options = [
-        click.option("--data", "data_root", envvar=DATA_ENV, required=True, type=click.Path(exists=True, file_okay=False), help=f"Root holding the corpora (or ${DATA_ENV})."),
+        data_option(required=True, help="Root holding the corpora"),
         click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder."),
         click.option("--corpus", "corpora", multiple=True, help="Only these corpora (ravdess, crema-d, tess, savee); default all found."),
         click.option("--split", "split_file", type=click.Path(exists=True, dir_okay=False), help="Reuse a split file instead of making one."),
         click.option("--seed", default=0, show_default=True, help="Seed of the split."),
-        click.option("--epochs", default=60, show_default=True),
-        click.option("--batch-size", default=64, show_default=True),
-        click.option("--learning-rate", default=2e-3, show_default=True),
-        click.option("--arch", default="cnn1d", show_default=True, type=click.Choice(["cnn2d", "dscnn", "cnn1d"])),
-        click.option("--width", default=96, show_default=True, help="Filters of the first conv layer."),
-        click.option("--dropout", default=0.2, show_default=True),
-        click.option("--mixup", default=0.0, show_default=True, help="Mixup Beta(a, a) parameter; 0 disables."),
-        click.option("--copies", default=4, show_default=True, help="Augmented copies of each training clip."),
-        click.option("--frame-ms", default=50.0, show_default=True, help="MFCC analysis frame length (50 ms resolves pitch harmonics)."),
-        click.option("--n-fft", default=1024, show_default=True),
-        click.option("--n-mels", default=80, show_default=True),
-        click.option("--n-mfcc", default=60, show_default=True),
-        click.option("--window-s", default=2.0, show_default=True, help="Model input window in seconds."),
-        click.option("--norm", default="gain", show_default=True, type=click.Choice(["none", "gain", "cmn", "cmvn"]), help="Per-window normalisation (edge.windows)."),
-        click.option("--patience", default=15, show_default=True, help="Early-stopping patience in epochs."),
+        click.option("--epochs", default=SHIPPED.epochs, show_default=True),
+        click.option("--batch-size", default=SHIPPED.batch_size, show_default=True),
+        click.option("--learning-rate", default=SHIPPED.learning_rate, show_default=True),
+        click.option("--arch", default=SHIPPED.arch, show_default=True, type=click.Choice(["cnn2d", "dscnn", "cnn1d"])),
+        click.option("--width", default=SHIPPED.width, show_default=True, help="Filters of the first conv layer."),
+        click.option("--dropout", default=SHIPPED.dropout, show_default=True),
+        click.option("--mixup", default=SHIPPED.mixup, show_default=True, help="Mixup Beta(a, a) parameter; 0 disables."),
+        click.option("--copies", default=SHIPPED.augment.copies, show_default=True, help="Augmented copies of each training clip."),
+        click.option(
+            "--frame-ms",
+            default=1000 * SHIPPED.features.win_length / SHIPPED.features.sample_rate,
+            show_default=True,
+            help="MFCC analysis frame length (50 ms resolves pitch harmonics).",
+        ),
+        click.option("--n-fft", default=SHIPPED.features.n_fft, show_default=True),
+        click.option("--n-mels", default=SHIPPED.features.n_mels, show_default=True),
+        click.option("--n-mfcc", default=SHIPPED.features.n_mfcc, show_default=True),
+        click.option(
+            "--window-s", default=SHIPPED.window.frames / SHIPPED.features.frames_per_second, show_default=True, help="Model input window in seconds."
+        ),
+        click.option("--norm", default=SHIPPED.window.norm, show_default=True, type=click.Choice(NORMS), help="Per-window normalisation (ser_edge.windows)."),
+        click.option("--patience", default=SHIPPED.patience, show_default=True, help="Early-stopping patience in epochs."),
         click.option("--cache", "cache_dir", default=None, help="Feature cache folder [default: OUT/../cache]."),
+        click.option("--overwrite", is_flag=True, help="Write into OUT even if it already holds files."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -123,22 +144,34 @@ def _training_options(command):
 
 def _config(opts: dict[str, Any]) -> TrainConfig:
     """TrainConfig from the shared options."""
-    rate = FeatureSpec().sample_rate
-    spec = FeatureSpec(
-        win_length=int(round(opts["frame_ms"] * rate / 1000)), n_fft=opts["n_fft"], n_mels=opts["n_mels"], n_mfcc=opts["n_mfcc"],
-        lifter=0, log_floor=1e-10,
+    rate = SHIPPED.features.sample_rate
+    spec = dataclasses.replace(
+        SHIPPED.features, win_length=int(round(opts["frame_ms"] * rate / 1000)), n_fft=opts["n_fft"], n_mels=opts["n_mels"], n_mfcc=opts["n_mfcc"]
     )
-    window = WindowSpec(frames=int(round(opts["window_s"] * spec.frames_per_second)), hop_frames=int(round(spec.frames_per_second)), norm=opts["norm"])
-    return TrainConfig(
-        arch=opts["arch"], width=opts["width"], dropout=opts["dropout"], mixup=opts["mixup"], epochs=opts["epochs"],
-        batch_size=opts["batch_size"], learning_rate=opts["learning_rate"], patience=opts["patience"],
-        features=spec, window=window, augment=AugmentConfig(copies=opts["copies"]),
+    window = dataclasses.replace(
+        SHIPPED.window, frames=int(round(opts["window_s"] * spec.frames_per_second)), hop_frames=int(round(spec.frames_per_second)), norm=opts["norm"]
+    )
+    return dataclasses.replace(
+        SHIPPED,
+        arch=opts["arch"],
+        width=opts["width"],
+        dropout=opts["dropout"],
+        mixup=opts["mixup"],
+        epochs=opts["epochs"],
+        batch_size=opts["batch_size"],
+        learning_rate=opts["learning_rate"],
+        patience=opts["patience"],
+        features=spec,
+        window=window,
+        augment=dataclasses.replace(SHIPPED.augment, copies=opts["copies"]),
     )
 
 
 def _setup(opts: dict[str, Any]) -> tuple[Path, Path, TrainConfig, list[Item], Any]:
     """Output and cache folders, config, items and split (loaded or made, and saved to OUT/split.json)."""
     out = Path(opts["out_dir"])
+    if out.is_dir() and any(out.iterdir()) and not opts["overwrite"]:
+        raise click.UsageError(f"{out} already holds files; add --overwrite to replace them, or give another --out")
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(opts["cache_dir"]) if opts["cache_dir"] else out.parent / "cache"
     items = _load(opts["data_root"], opts["corpora"])
@@ -171,13 +204,17 @@ def train(limit: int, **opts) -> None:
     _log(f"temperature fitted on validation: {temperature:.3f}")
     test_logits, test_owner = _window_outputs(model, test_set, window)
 
-    from ser_edge.train.model import calibrated
+    from ser_edge.train.networks import calibrated
 
     shipped = calibrated(model, temperature)
     model_path = out / MODEL_NAME
     shipped.save(model_path)
     meta = ModelMeta(
-        labels=LABELS, features=spec, window=window, temperature=temperature, version=f"{cfg.arch}-{window.frames / spec.frames_per_second:g}s",
+        labels=LABELS,
+        features=spec,
+        window=window,
+        temperature=temperature,
+        version=f"{cfg.arch}-{window.frames / spec.frames_per_second:g}s",
         training={
             "config": cfg.to_dict(),
             "epochs_run": len(history["loss"]),
@@ -196,7 +233,10 @@ def train(limit: int, **opts) -> None:
         report.update(model=MODEL_NAME, split=name, calibration={"temperature": temperature, "ece_before": ece_before, "ece_after": report["ece"]})
         _write_report(report, out, f"report_{name}")
         head = report["headline"]
-        _log(f"{name}: headline ({', '.join(head['corpora'])}) accuracy {head['accuracy']:.3f} UAR {head['uar']:.3f} macro-F1 {head['macro_f1']:.3f}; ECE {ece_before:.3f} -> {report['ece']:.3f}")
+        _log(
+            f"{name}: headline ({', '.join(head['corpora'])}) accuracy {head['accuracy']:.3f} UAR {head['uar']:.3f} "
+            f"macro-F1 {head['macro_f1']:.3f}; ECE {ece_before:.3f} -> {report['ece']:.3f}"
+        )
     click.echo(str(model_path))
 
 
@@ -221,7 +261,7 @@ def crossval(folds: int, fold_corpus: str, **opts) -> None:
 
 @main.command()
 @click.argument("model_path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--data", "data_root", envvar=DATA_ENV, type=click.Path(exists=True, file_okay=False), help=f"Corpora root (or ${DATA_ENV}); used with --split.")
+@data_option(required=False, help="Corpora root, used with --split")
 @click.option("--split", "split_file", type=click.Path(exists=True, dir_okay=False), help="Split file written by `ser-train train`.")
 @click.option("--on", "split_name", default="test", show_default=True, type=click.Choice(["train", "validation", "test"]))
 @click.option("--folder", type=click.Path(exists=True, file_okay=False), help="Evaluate on every parsable corpus file under this folder instead of a split.")

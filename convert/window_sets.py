@@ -1,29 +1,28 @@
 """Real model windows for calibration and verification, computed exactly as the device runtime computes them.
 
-A file is read with ``edge.audio.read_audio``, turned into MFCC with the model's
+A file is read with ``ser_edge.audio.read_audio``, turned into MFCC with the model's
 FeatureSpec and cut into normalised windows with its WindowSpec
-(``edge.windows.clip_windows``). Calibration windows come from the training
+(``ser_edge.windows.clip_windows``). Calibration windows come from the training
 split (or any folder of audio); verification windows from the test split.
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from ser_edge.convert.errors import ConvertError
 from ser_edge.audio import AudioError, read_audio
-from ser_edge.features import mfcc
-from ser_edge.model_meta import ModelMeta
-from ser_edge.windows import clip_windows
+from ser_edge.convert.errors import ConvertError
 from ser_edge.corpora import load_corpora
+from ser_edge.files import audio_files_under
+from ser_edge.model_meta import ModelMeta
+from ser_edge.pipeline import signal_windows
 from ser_edge.train.splits import load_split
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aif", ".aiff")
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class WindowSet:
 def file_windows(path: str | os.PathLike, meta: ModelMeta) -> np.ndarray:
     """All normalised windows (N, frames, n_mfcc) of one audio file, as the runtime makes them."""
     audio = read_audio(path, meta.features.sample_rate)
-    return clip_windows(mfcc(audio.samples, meta.features), meta.window)[0]
+    return signal_windows(audio.samples, meta)
 
 
 def _spread(n: int, k: int) -> np.ndarray:
@@ -51,8 +50,12 @@ def _spread(n: int, k: int) -> np.ndarray:
 
 
 def window_set(
-    paths: Sequence[str], labels: Sequence[int], meta: ModelMeta, source: str,
-    limit: int | None = None, per_file: int | None = None,
+    paths: Sequence[str],
+    labels: Sequence[int],
+    meta: ModelMeta,
+    source: str,
+    limit: int | None = None,
+    per_file: int | None = None,
 ) -> WindowSet:
     """Windows of ``paths`` in order (at most ``per_file`` per file, ``limit`` in all); unreadable files are skipped."""
     batches, owner, files, kept, skipped = [], [], [], [], []
@@ -125,10 +128,5 @@ def calibration_from_split(root: str | os.PathLike, split_path: str | os.PathLik
 
 def calibration_from_folder(folder: str | os.PathLike, meta: ModelMeta, count: int, seed: int) -> WindowSet:
     """Calibration windows from every audio file under ``folder`` (recursively)."""
-    paths = sorted(
-        str(Path(d) / name)
-        for d, _, names in os.walk(folder, followlinks=True)
-        for name in names
-        if name.lower().endswith(AUDIO_SUFFIXES)
-    )
+    paths = [str(p) for p in audio_files_under(folder)]
     return calibration_set(paths, meta, count, seed, f"audio folder {Path(folder).name}")

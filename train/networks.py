@@ -4,9 +4,10 @@ Conv, batch norm (folded into the conv at conversion), ReLU, pooling and dense
 layers quantise cleanly to full-integer int8. Each builder keeps well under the
 300k-parameter budget a Raspberry Pi model should have.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 from keras import layers
@@ -86,7 +87,7 @@ def _head(inp, x, n_classes: int, name: str) -> keras.Model:
 ARCHITECTURES: dict[str, Callable[..., keras.Model]] = {"cnn2d": cnn2d, "dscnn": dscnn, "cnn1d": cnn1d}
 
 
-def build(arch: str, frames: int, coefs: int, n_classes: int, **kwargs) -> keras.Model:
+def build_network(arch: str, frames: int, coefs: int, n_classes: int, **kwargs) -> keras.Model:
     """Build a named architecture (outputs logits) and check the parameter budget."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose from {sorted(ARCHITECTURES)}")

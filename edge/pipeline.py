@@ -1,0 +1,75 @@
+"""The one composition from audio to probabilities: samples -> MFCC -> model windows -> model -> the file rule.
+
+Every caller goes through these functions: ``predict``, ``score``, ``listen``,
+the Python API, training evaluation, conversion checks and benchmarks. The
+file rule is that a clip's probabilities are the mean of its windows'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ser_edge.audio import is_silent
+from ser_edge.features import FeatureSpec, StreamingMFCC, mfcc
+from ser_edge.model_meta import ModelMeta
+from ser_edge.speech import VadSpec, VoiceDetector
+from ser_edge.windows import WindowSpec, clip_window_batches, clip_windows, frame_log_energy_db
+
+Predict = Callable[[np.ndarray], np.ndarray]
+#: Windows run through the model at a time: bounds memory on long recordings (a 1 h file has 3600).
+BATCH_WINDOWS = 64
+
+
+@dataclass(frozen=True, eq=False)
+class Features:
+    """A signal's MFCC frames, its length in samples at the model rate, and whether it is all below the silence level."""
+
+    frames: np.ndarray
+    n_samples: int
+    silent: bool
+
+
+def features_of_blocks(blocks: Iterable[np.ndarray], spec: FeatureSpec) -> Features:
+    """MFCC frames of consecutive sample blocks (at ``spec.sample_rate``), identical to ``mfcc`` of their concatenation."""
+    stream = StreamingMFCC(spec)
+    chunks, n_samples, silent = [], 0, True
+    for block in blocks:
+        chunks.append(stream.push(block))
+        n_samples += block.size
+        silent = silent and is_silent(block)
+    chunks.append(stream.flush())
+    return Features(np.concatenate(chunks), n_samples, silent)
+
+
+def signal_windows(samples: np.ndarray, meta: ModelMeta) -> np.ndarray:
+    """The model windows (N, frames, n_mfcc) of mono samples at the model rate."""
+    return clip_windows(mfcc(samples, meta.features), meta.window)[0]
+
+
+def window_probabilities(frames: np.ndarray, window: WindowSpec, predict: Predict) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(start frames, probabilities) of a clip's windows, a batch at a time so a long recording never holds them all."""
+    for windows, starts in clip_window_batches(frames, window, BATCH_WINDOWS):
+        yield starts, predict(windows)
+
+
+def speech_seconds(frames: np.ndarray, spec: FeatureSpec, vad: VadSpec) -> float:
+    """Seconds of voiced frames in a clip (``ser_edge.speech``)."""
+    if len(frames) == 0:
+        return 0.0
+    detector = VoiceDetector(vad, spec.frames_per_second)
+    return float(detector.voiced(frame_log_energy_db(frames)).sum()) / spec.frames_per_second
+
+
+def clip_probabilities(window_probs: np.ndarray, owner: np.ndarray, n_clips: int) -> np.ndarray:
+    """The file rule over many clips: each clip's probabilities are the mean of its windows' (``owner`` = clip index)."""
+    sums = np.zeros((n_clips, window_probs.shape[1]))
+    np.add.at(sums, owner, window_probs)
+    return sums / np.bincount(owner, minlength=n_clips)[:, None]
+
+
+def file_probabilities(window_probs: np.ndarray) -> np.ndarray:
+    """The file rule for one clip."""
+    return clip_probabilities(window_probs, np.zeros(len(window_probs), dtype=np.int64), 1)[0]
