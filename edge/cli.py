@@ -18,9 +18,11 @@ import os
 # start one per core. Must precede NumPy's first import; worker processes inherit it.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import contextlib
 import json
 import time
-from pathlib import Path
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -33,7 +35,7 @@ from ser_edge.listen import listen
 from ser_edge.options import load_or_usage_error, model_options
 from ser_edge.pipes import QuietPipeGroup
 from ser_edge.progress import progress_bar
-from ser_edge.result_files import Outcome, ResultWriter, check_run, recover, result_format, run_path, write_run
+from ser_edge.result_files import Outcome, ResultFile, ResultFileBusy, check_run, write_run
 from ser_edge.scoring import Result
 from ser_edge.shipped import example_clips
 from ser_edge.summary import score_summary, summary_text, write_report
@@ -137,7 +139,7 @@ def _result_line(result: Result, top_k: int) -> str:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Result file, one row per audio file: .csv or .jsonl.")
 @click.option(
     "--ext",
@@ -147,6 +149,7 @@ def _result_line(result: Result, top_k: int) -> str:
 )
 @click.option("-j", "--jobs", type=click.IntRange(1), help=f"Worker processes [default: all cores, {usable_cores()} here].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run: keep OUTPUT's rows, score only the files it lacks (same model and options only).")
+@click.option("--retry-errors", is_flag=True, help="With --resume: score the files whose rows are errors again (their old rows are dropped).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it already holds results.")
 @click.option("--segments", is_flag=True, help="Also record each model window of every file (2 s every 1 s with the default model).")
 @click.option(
@@ -166,6 +169,7 @@ def score(
     ext: str,
     jobs: int | None,
     resume: bool,
+    retry_errors: bool,
     overwrite: bool,
     segments: bool,
     labels_csv: str | None,
@@ -212,6 +216,8 @@ def score(
         raise click.BadParameter("give at least one extension", param_hint="--ext")
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
+    if retry_errors and not resume:
+        raise click.UsageError("--retry-errors goes with --resume")
     try:
         truth = read_truth_csv(labels_csv) if labels_csv else None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -222,32 +228,37 @@ def score(
         click.echo(f"warning: cannot read folder {problem}", err=True)
     if not files:
         raise click.UsageError(f"no audio files ({', '.join(suffixes)}) under {', '.join(paths)}; nothing to score")
-    run = _run_record(model, segments)
-    done = _previous_rows(output, resume=resume, overwrite=overwrite, labels=labels, segments=segments, run=run)
-    seen = {path_key(o.path) for o in done}
-    todo = [f for f in files if path_key(f) not in seen]
-    if resume and done:
-        click.echo(f"resuming: {len(done)} files already in {output}, {len(todo)} to score", err=True)
-
     try:
-        writer = ResultWriter(output, labels, segments)
-        write_run(output, run)
+        result_file = ResultFile(output, labels, segments)
+    except ResultFileBusy as exc:
+        raise click.UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--output") from None
     except OSError as exc:
         raise click.BadParameter(f"cannot write {output}: {exc.strerror}", param_hint="--output") from None
-    outcomes = list(done)
-    started = time.monotonic()
-    try:
-        with writer, progress_bar(len(todo), "scoring") as bar:
-            for result in model.score_files(todo, segments=segments, jobs=jobs or usable_cores()):
-                writer.write(result)
-                outcomes.append(Outcome(result.path, result.label, result.emotion, result.error))
-                bar.update()
-    except KeyboardInterrupt:
-        click.echo(
-            f"\ninterrupted: {len(outcomes)} of {len(done) + len(todo)} files are in {output}; run the same command with --resume to score the rest",
-            err=True,
-        )
-        ctx.exit(EXIT_INTERRUPTED)
+    with result_file:
+        done = _previous_rows(result_file, resume=resume, overwrite=overwrite, retry_errors=retry_errors, run=_run_record(model, segments))
+        seen = {path_key(o.path) for o in done}
+        todo = [f for f in files if path_key(f) not in seen]
+        if resume and done:
+            click.echo(f"resuming: {len(done)} files already in {output}, {len(todo)} to score", err=True)
+        outcomes = list(done)
+        started = time.monotonic()
+        try:
+            with progress_bar(len(todo), "scoring") as bar, _warnings_as_lines():
+                for result in model.score_files(todo, segments=segments, jobs=jobs or usable_cores()):
+                    result_file.write(result)
+                    outcomes.append(Outcome(result.path, result.label, result.emotion, result.error))
+                    bar.update()
+        except KeyboardInterrupt:
+            click.echo(
+                f"\ninterrupted: {len(outcomes)} of {len(done) + len(todo)} files are in {output}; run the same command with --resume to score the rest",
+                err=True,
+            )
+            ctx.exit(EXIT_INTERRUPTED)
+        except OSError as exc:  # a full disk, a lost mount: what was written stays, and --resume repairs the last row
+            click.echo(f"error: cannot write {output}: {exc.strerror or exc}; its {len(outcomes)} complete rows are kept, run again with --resume", err=True)
+            ctx.exit(1)
 
     if truth is None:
         truth = truth_from_names(o.path for o in outcomes)
@@ -260,8 +271,12 @@ def score(
         seconds=time.monotonic() - started,
     )
     if report_dir:
-        for written in write_report(summary, report_dir):
-            click.echo(f"wrote {written}", err=True)
+        try:
+            for written in write_report(summary, report_dir):
+                click.echo(f"wrote {written}", err=True)
+        except OSError as exc:
+            click.echo(f"error: cannot write the report in {report_dir}: {exc.strerror or exc}", err=True)
+            ctx.exit(1)
     if as_json:
         click.echo(json.dumps(summary))
     else:
@@ -269,27 +284,44 @@ def score(
     ctx.exit(1 if summary["failed"] or unreadable else 0)
 
 
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Runtime warnings (a worker died, the run fell back to one process) as ``warning:`` lines on stderr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", RuntimeWarning)
+        warnings.showwarning = lambda message, *args, **kwargs: click.echo(f"warning: {message}", err=True)
+        yield
+
+
 def _run_record(model: Classifier, segments: bool) -> dict[str, Any]:
     """What decides a result file's rows: the model's bytes and metadata, and the options that change columns."""
     return {"model_sha256": model.meta.model_sha256, "labels": list(model.labels), "decision": model.meta.decision.to_dict(), "segments": segments}
 
 
-def _previous_rows(output: str, *, resume: bool, overwrite: bool, labels: tuple[str, ...], segments: bool, run: dict[str, Any]) -> list[Outcome]:
-    """Rows a resumed run keeps (none for a new run); usage errors for a wrong suffix or someone else's file."""
+def _previous_rows(result_file: ResultFile, *, resume: bool, overwrite: bool, retry_errors: bool, run: dict[str, Any]) -> list[Outcome]:
+    """Rows a resumed run keeps (none for a new run, whose run record is written); usage errors for someone else's file."""
+    output = result_file.path
     try:
-        result_format(output)
-        if resume and Path(output).is_file():
+        if output.stat().st_size and resume:
             check_run(output, run)
-            return recover(output, labels, segments)
+            rows = result_file.rows()
+            if result_file.repaired_bytes:
+                click.echo(f"repaired {output}: dropped an incomplete last row ({result_file.repaired_bytes} bytes); that file is scored again", err=True)
+            kept = [o for o in rows if o.error is None] if retry_errors else rows
+            if len(kept) < len(rows):
+                result_file.keep_only(kept)
+                click.echo(f"--retry-errors: {len(rows) - len(kept)} error rows dropped from {output}, to be scored again", err=True)
+            return kept
+        if output.stat().st_size and not overwrite:
+            raise click.UsageError(f"{output} already holds results: add --resume to continue it, --overwrite to replace it, or write to a new file")
+        result_file.clear()
+        write_run(output, run)
     except (ValueError, UnicodeDecodeError) as exc:
         raise click.BadParameter(str(exc), param_hint="--output") from None
+    except ResultFileBusy as exc:
+        raise click.UsageError(str(exc)) from None
     except OSError as exc:
-        raise click.BadParameter(f"cannot read {output}: {exc.strerror}", param_hint="--output") from None
-    if Path(output).is_file() and Path(output).stat().st_size:
-        if not overwrite:
-            raise click.UsageError(f"{output} already holds results: add --resume to continue it, --overwrite to replace it, or write to a new file")
-        Path(output).unlink()
-        run_path(output).unlink(missing_ok=True)
+        raise click.BadParameter(f"cannot use {output}: {exc.strerror or exc}", param_hint="--output") from None
     return []
 
 

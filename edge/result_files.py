@@ -1,9 +1,17 @@
 """Result files of ``ser-edge score``: one row per audio file, as CSV or JSON lines.
 
 Rows are appended one write and one flush at a time, so an interrupted run
-leaves a valid file, at worst with a partial last line after a hard kill.
-``recover`` cuts that line off and returns what the file already holds, so a
-resumed run appends only the files still missing.
+leaves a valid file, at worst with an incomplete last row after a hard kill or a
+full disk. ``ResultFile.rows`` cuts that row off and returns what the file
+already holds, so a resumed run appends only the files still missing. The file
+is locked while a run writes it.
+
+CSV cells that a spreadsheet would run as a formula (text starting with ``=``,
+``+``, ``-``, ``@``, a tab or a carriage return) are written with an apostrophe
+in front, as are cells starting with an apostrophe, so reading strips exactly
+one. Paths that are not valid UTF-8 are written with Python's surrogate escapes
+decoded back to their bytes (CSV), or as ``\\udcXX`` escapes (JSON), so every
+name survives a round trip.
 
 CSV columns: path, label, emotion, confidence, ``p_<label>`` per model label,
 duration_s, speech_s, n_windows, error (empty when fine), and segments (JSON
@@ -19,15 +27,16 @@ two settings in one file.
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from ser_edge.model_meta import write_json_atomic
+from ser_edge.model_meta import write_bytes_atomic, write_json_atomic
 from ser_edge.scoring import Result
 
 RESULT_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl"}
@@ -86,80 +95,185 @@ def write_run(path: str | os.PathLike[str], run: dict[str, Any]) -> None:
     write_json_atomic(run_path(path), run)
 
 
-class ResultWriter:
-    """Appends results to a CSV or JSONL file, flushing each row; writes the CSV header into an empty file."""
+class ResultFileBusy(Exception):
+    """Another run holds the result file's lock."""
+
+
+class ResultFile:
+    """A result file held for one run: locked, its rows recovered (and repaired), new rows appended one write each.
+
+    The lock is an exclusive ``flock`` on the file itself, so a second run on the
+    same file refuses at once instead of interleaving rows. Each row is one
+    ``write`` then a flush: a kill or a full disk can leave only the last row
+    incomplete, and ``rows`` cuts it off whatever its content.
+    """
 
     def __init__(self, path: str | os.PathLike[str], labels: Sequence[str], segments: bool) -> None:
+        self.path = Path(path)
         self.format = result_format(path)
         self.labels = tuple(labels)
         self.segments = segments
-        self._file: TextIO = open(path, "a", newline="", **_ENCODING)
-        if self.format == "csv" and self._file.tell() == 0:
-            self._write_csv(csv_columns(self.labels, segments))
+        self._file = open(path, "ab+", buffering=0)  # noqa: SIM115 - held open (and locked) for the run; unbuffered: nothing pending at close
+        try:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise ResultFileBusy(f"{path} is being written by another ser-edge run; wait for it, or write to another file") from None
+        self.repaired_bytes = 0
+
+    def rows(self) -> list[Outcome]:
+        """The complete rows already in the file, after truncating an incomplete tail; ValueError if it is not ours."""
+        self._file.seek(0)
+        data = self._file.read()
+        good, outcomes = self._parse(data)
+        if good != len(data):
+            os.ftruncate(self._file.fileno(), good)
+            self.repaired_bytes = len(data) - good
+        paths = [o.path for o in outcomes]
+        if len(set(paths)) != len(paths):
+            raise ValueError(f"{self.path} lists {len(paths) - len(set(paths))} files more than once; write to a new file")
+        return outcomes
+
+    def keep_only(self, keep: Sequence[Outcome]) -> None:
+        """Rewrite the file with only the rows of ``keep`` (for --retry-errors): a new file, fsynced, then renamed over."""
+        wanted = {o.path for o in keep}
+        self._file.seek(0)
+        lines = self._row_texts(self._file.read())
+        head = [lines.pop(0)] if self.format == "csv" and lines else []
+        kept = [text for path, text in lines if path in wanted]
+        write_bytes_atomic(self.path, b"".join([*(t for _, t in head), *kept]))
+        replaced = open(self.path, "ab+", buffering=0)  # noqa: SIM115
+        try:
+            fcntl.flock(replaced.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            replaced.close()
+            raise ResultFileBusy(f"{self.path} was taken by another ser-edge run while errors were being dropped") from None
+        self._file.close()
+        self._file = replaced
+
+    def clear(self) -> None:
+        """Empty the file (for --overwrite), keeping the lock."""
+        os.ftruncate(self._file.fileno(), 0)
 
     def write(self, result: Result) -> None:
-        """Append one result and flush it to the operating system."""
-        rec = result.to_dict()
+        """Append one result (the CSV header first into an empty file) as one write, and flush it to the system."""
         if self.format == "jsonl":
-            self._file.write(json.dumps(rec) + "\n")
-            self._file.flush()
+            self._append(json.dumps(result.to_dict()) + "\n")
             return
+        if self._file.seek(0, os.SEEK_END) == 0:
+            self._append(_csv_line(csv_columns(self.labels, self.segments)))
+        rec = result.to_dict()
         probs = rec["probabilities"]
         row = [rec["path"], rec["label"], rec["emotion"], rec["confidence"], *(probs.get(label) for label in self.labels)]
         row += [rec["duration_s"], rec["speech_s"], rec["n_windows"], rec["error"]]
         if self.segments:
             row.append(json.dumps(rec["segments"]) if "segments" in rec else None)  # failed files have none
-        self._write_csv(["" if v is None else v for v in row])
+        self._append(_csv_line(row))
 
-    def _write_csv(self, row: list[Any]) -> None:
-        text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerow(row)
-        self._file.write(text.getvalue())  # one write per row: a kill can only cut the last line
-        self._file.flush()
+    def _append(self, text: str) -> None:
+        """One row at the end of the file, written straight to the system (a kill or a full disk can only cut this row)."""
+        self._file.seek(0, os.SEEK_END)
+        data = memoryview(text.encode(**_ENCODING))
+        while data:
+            data = data[self._file.write(data) :]
+
+    def _parse(self, data: bytes) -> tuple[int, list[Outcome]]:
+        """(bytes of complete rows at the start of ``data``, their outcomes); ValueError for another program's file."""
+        rows = self._row_texts(data)
+        if self.format == "jsonl":
+            outcomes = [_json_outcome(text) for _, text in rows]
+            good = next((i for i, o in enumerate(outcomes) if o is None), len(outcomes))
+            return sum(len(t) for _, t in rows[:good]), [o for o in outcomes[:good] if o is not None]
+        if not rows:
+            return 0, []
+        expected = csv_columns(self.labels, self.segments)
+        header_line = _csv_line(expected).encode(**_ENCODING)
+        if rows[0][1] != header_line:
+            if header_line.startswith(rows[0][1]) and len(rows) == 1:
+                return 0, []  # a header cut short: nothing was written after it
+            found = rows[0][1].decode(**_ENCODING).strip()
+            raise ValueError(
+                f"{self.path} has columns {found} but this run writes {','.join(expected)} (another model or --segments setting); write to a new file"
+            )
+        column = {name: i for i, name in enumerate(expected)}
+        outcomes = []
+        size = len(rows[0][1])
+        for _, text in rows[1:]:
+            try:
+                cells = next(csv.reader([text.decode(**_ENCODING)], strict=True), [])
+            except csv.Error:
+                break  # the incomplete last row, cut inside a quoted cell
+            if len(cells) != len(expected) or not text.endswith(b"\n"):
+                break  # the incomplete last row
+            cells = [_unescape(c) for c in cells]
+            outcomes.append(Outcome(cells[column["path"]], cells[column["label"]] or None, cells[column["emotion"]] or None, cells[column["error"]] or None))
+            size += len(text)
+        return size, outcomes
+
+    def _row_texts(self, data: bytes) -> list[tuple[str, bytes]]:
+        """The file cut into rows (a CSV row may span lines inside quotes), each with its path; the last may be incomplete."""
+        if self.format == "jsonl":
+            lines = data.splitlines(keepends=True)
+            return [(_json_path(line), line) for line in lines]
+        rows, text = [], b""
+        for line in data.splitlines(keepends=True):
+            text += line
+            if text.count(b'"') % 2 == 0:  # quotes balanced: the row is complete
+                rows.append((_csv_path(text), text))
+                text = b""
+        if text:
+            rows.append((_csv_path(text), text))
+        return rows
 
     def close(self) -> None:
-        self._file.close()
+        self._file.close()  # closing releases the lock
 
-    def __enter__(self) -> ResultWriter:
+    def __enter__(self) -> ResultFile:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def recover(path: str | os.PathLike[str], labels: Sequence[str], segments: bool) -> list[Outcome]:
-    """Rows already in a result file, after cutting off a partial last line; ValueError if it is not one of ours."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    _cut_partial_line(path)
-    text = path.read_text(**_ENCODING)
-    if not text:
-        return []
-    if result_format(path) == "jsonl":
-        return [_json_outcome(line, path, n) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-    rows = list(csv.reader(io.StringIO(text)))
-    expected = csv_columns(labels, segments)
-    if rows[0] != expected:
-        raise ValueError(
-            f"{path} has columns {','.join(rows[0])} but this run writes {','.join(expected)} (another model or --segments setting); write to a new file"
-        )
-    column = {name: i for i, name in enumerate(expected)}
-    return [Outcome(row[column["path"]], row[column["label"]] or None, row[column["emotion"]] or None, row[column["error"]] or None) for row in rows[1:]]
+#: Leading characters that make a spreadsheet treat a cell as a formula (and the escape character itself).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
-def _cut_partial_line(path: Path) -> None:
-    """Truncate the file after its last newline (a hard kill can leave half a row)."""
-    with open(path, "rb+") as f:
-        data = f.read()
-        keep = data.rfind(b"\n") + 1
-        if keep != len(data):
-            f.truncate(keep)
+def _escape(value: Any) -> Any:
+    """A text cell a spreadsheet would execute, with an apostrophe in front; any other value unchanged."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value
 
 
-def _json_outcome(line: str, path: Path, number: int) -> Outcome:
+def _unescape(cell: str) -> str:
+    """The cell as written before ``_escape``."""
+    return cell[1:] if cell.startswith("'") else cell
+
+
+def _csv_line(row: list[Any]) -> str:
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerow(["" if v is None else _escape(v) for v in row])
+    return text.getvalue()
+
+
+def _csv_path(text: bytes) -> str:
     try:
-        rec = json.loads(line)
+        cells = next(csv.reader([text.decode(**_ENCODING)]), [""])
+    except csv.Error:  # an incomplete last row
+        return ""
+    return _unescape(cells[0]) if cells else ""
+
+
+def _json_path(line: bytes) -> str:
+    outcome = _json_outcome(line)
+    return outcome.path if outcome else ""
+
+
+def _json_outcome(line: bytes) -> Outcome | None:
+    """The outcome of one JSON line, or None when it is not a complete ser-edge row."""
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        rec = json.loads(line.decode(**_ENCODING))
         return Outcome(rec["path"], rec.get("label"), rec.get("emotion"), rec.get("error"))
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise ValueError(f"{path} line {number} is not a ser-edge result row") from None
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
+        return None

@@ -460,7 +460,8 @@ def test_unexpected_failure_is_a_row_not_a_crash(models: dict[str, Path], tmp_pa
 
 def test_score_usage_errors(models: dict[str, Path], mixed: dict[str, Path], tmp_path: Path) -> None:
     assert invoke("score", mixed["root"], "-o", tmp_path / "out.txt", "--model", models["tflite"])[0] == 2
-    assert invoke("score", tmp_path / "nowhere", "-o", tmp_path / "out.csv", "--model", models["tflite"])[0] == 2
+    code, _, err = invoke("score", tmp_path / "nowhere", "-o", tmp_path / "out.csv", "--model", models["tflite"])
+    assert code == 1 and read_rows(tmp_path / "out.csv")[str(tmp_path / "nowhere")]["error"].endswith("no such file")  # a row, not an abort
     bad_labels = tmp_path / "labels.csv"
     bad_labels.write_text("file,emotion\n")
     code, _, err = invoke("score", mixed["root"], "-o", tmp_path / "o.csv", "--model", models["tflite"], "--labels", bad_labels)
