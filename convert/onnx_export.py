@@ -14,7 +14,7 @@ import tf2onnx
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from ser_edge.model_meta import METADATA_KEY, ModelMeta
+from ser_edge.model_meta import METADATA_KEY, ModelMeta, bind_embedded, embed_json
 
 OPSET = 17
 INPUT_NAME = "mfcc"
@@ -59,8 +59,8 @@ def quantize_onnx(float_model: bytes, calibration: np.ndarray) -> bytes:
 
 
 def embed_metadata(model_bytes: bytes, meta: ModelMeta) -> bytes:
-    """The model with ``meta``'s JSON in its ``metadata_props`` under ``ser_edge`` (replacing any earlier entry)."""
+    """The model with ``meta``'s JSON in its ``metadata_props`` under ``ser_edge`` (replacing any earlier entry), bound to the rest."""
     proto = onnx.load_from_string(model_bytes)
     props = {p.key: p.value for p in proto.metadata_props}
-    onnx.helper.set_model_props(proto, {**props, METADATA_KEY: meta.to_json()})
-    return proto.SerializeToString()
+    onnx.helper.set_model_props(proto, {**props, METADATA_KEY: embed_json(meta)})
+    return bind_embedded(proto.SerializeToString())

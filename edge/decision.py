@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ser_edge import checks
+
 #: Label of audio whose level never rises above the silence threshold.
 SILENCE = "silence"
 #: Label when the model is not confident enough, or heard too little speech to judge.
@@ -33,16 +35,12 @@ class DecisionSpec:
     smoothing_hops: int = 3  # streams: hops the smoothing spans ('ema': alpha = 2 / (N + 1))
 
     def __post_init__(self) -> None:
-        if not 0 <= self.min_confidence <= 1:
-            raise ValueError("min_confidence must be in [0, 1]")
-        if self.min_speech_s < 0:
-            raise ValueError("min_speech_s must be >= 0")
-        if not self.hop_s > 0:
-            raise ValueError("hop_s must be positive")
+        checks.number("min_confidence", self.min_confidence, 0, 1)
+        checks.number("min_speech_s", self.min_speech_s, 0, 3600)
+        checks.number("hop_s", self.hop_s, 0.01, 60)
         if self.smoothing not in SMOOTHING:
-            raise ValueError(f"smoothing must be one of {SMOOTHING}")
-        if isinstance(self.smoothing_hops, bool) or not isinstance(self.smoothing_hops, int) or self.smoothing_hops < 1:
-            raise ValueError("smoothing_hops must be an integer >= 1")
+            raise ValueError(f"smoothing must be one of {SMOOTHING}, got {self.smoothing!r}")
+        checks.integer("smoothing_hops", self.smoothing_hops, 1, 1000)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ser_edge import checks
+
 #: What python_speech_features puts in place of an exact zero before the log.
 ZERO_REPLACEMENT = float(np.finfo(np.float64).eps)
 WINDOWS = ("rectangular", "hamming", "hann")
@@ -51,6 +53,10 @@ class FeatureSpec:
     log_floor: float = 1e-10  # clamp power below this before the log; 0 = only replace exact zeros (psf)
 
     def __post_init__(self) -> None:
+        try:
+            self._check_types()
+        except ValueError as exc:
+            raise FeatureError(f"invalid FeatureSpec: {exc}") from None
         problems = []
         if self.sample_rate <= 0:
             problems.append("sample_rate must be positive")
@@ -72,6 +78,23 @@ class FeatureSpec:
             problems.append("log_floor must be >= 0")
         if problems:
             raise FeatureError("invalid FeatureSpec: " + "; ".join(problems))
+
+    def _check_types(self) -> None:
+        """Types and hard limits (a spec read from a model's metadata is not trusted before this)."""
+        checks.integer("sample_rate", self.sample_rate, 1000, 384000)
+        for name in ("win_length", "hop_length", "n_fft"):
+            checks.integer(name, getattr(self, name), 1, 65536)
+        checks.integer("n_mels", self.n_mels, 1, 1024)
+        checks.integer("n_mfcc", self.n_mfcc, 1, 1024)
+        checks.integer("lifter", self.lifter, 0, 10000)
+        checks.number("fmin", self.fmin, 0, 192000)
+        if self.fmax is not None:
+            checks.number("fmax", self.fmax, 0, 192000)
+        checks.number("preemphasis", self.preemphasis, -1, 1)
+        checks.number("log_floor", self.log_floor, 0, 1)
+        checks.text("window", self.window, 32)
+        checks.flag("append_energy", self.append_energy)
+        checks.flag("pad_end", self.pad_end)
 
     @property
     def upper_frequency(self) -> float:

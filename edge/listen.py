@@ -102,7 +102,11 @@ def listen(
         return
     model = load_or_usage_error(model_path, backend, threads)
     given: dict[str, Any] = {"hop_s": hop, "smoothing": smoothing, "smoothing_hops": smoothing_hops, "min_confidence": min_confidence}
-    engine = model.stream(decision=dataclasses.replace(model.meta.decision, **{k: v for k, v in given.items() if v is not None}))
+    try:
+        decision = dataclasses.replace(model.meta.decision, **{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    engine = model.stream(decision=decision)
     rate = model.meta.features.sample_rate
     mic = None if input_file else Microphone(rate, device, capture_rate=capture_rate or 0)
     summary = StreamSummary(engine.labels)

@@ -16,7 +16,10 @@ windows on 2 threads) and needs no tensor reallocation.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from ser_edge.model_meta import METADATA_KEY, ModelMeta, ModelMetaError, parse_meta_json, read_sidecar, sidecar_path
+from ser_edge.model_meta import METADATA_KEY, ModelMeta, ModelMetaError, embedded_meta, read_sidecar, sidecar_path
 from ser_edge.shipped import shipped_folder
 
 #: File names of the shipped int8 models inside the shipped folder, by backend.
 SHIPPED_MODELS = {"tflite": "ser_cnn.int8.tflite", "onnx": "ser_cnn.int8.onnx"}
 BACKENDS = tuple(SHIPPED_MODELS)
+#: Largest model file loaded: the shipped one is 0.3 MB; this only stops a mistaken or hostile path from being read whole.
+MAX_MODEL_BYTES = 256 << 20
 _SUFFIX_BACKENDS = {".tflite": "tflite", ".onnx": "onnx"}
 
 
@@ -75,17 +80,12 @@ def load_model(path: str | os.PathLike[str], backend: str | None = None, threads
     backend = backend or _SUFFIX_BACKENDS.get(path.suffix.lower())
     if backend not in BACKENDS:
         raise ModelError(f"{path}: unknown model type {path.suffix or '(no suffix)'!r}; expected .tflite or .onnx")
-    if not path.is_file():
-        raise ModelError(f"{path}: no such model file")
-    try:
-        if backend == "tflite":
-            graph = _tflite_runner(path, threads)
-            meta = read_sidecar(path)
-        else:
-            graph = _onnx_runner(path, threads)
-            meta = _onnx_meta(path, graph.embedded_meta)
+    data = _model_bytes(path)
+    try:  # the metadata is checked against these bytes before any interpreter parses them
+        meta = read_sidecar(path, data) if backend == "tflite" else _onnx_meta(path, data)
     except ModelMetaError as exc:
         raise ModelError(str(exc)) from None
+    graph = _tflite_runner(path, data, threads) if backend == "tflite" else _onnx_runner(path, data, threads)
     _check_shapes(path, meta, graph.in_shape, graph.out_shape)
     return LoadedModel(
         path=path,
@@ -96,6 +96,24 @@ def load_model(path: str | os.PathLike[str], backend: str | None = None, threads
         output_dtype=graph.out_dtype,
         _run=graph.run,
     )
+
+
+def _model_bytes(path: Path) -> bytes:
+    """The model file's bytes, read once (the interpreter gets these same bytes); ModelError for anything else."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such model file") from None
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the model ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelError(f"{path}: not a regular file (a directory, FIFO or device cannot be a model)")
+    if info.st_size > MAX_MODEL_BYTES:
+        raise ModelError(f"{path}: {info.st_size} bytes is more than the {MAX_MODEL_BYTES} a ser-edge model may have")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read the model ({exc.strerror})") from None
 
 
 @dataclass(frozen=True)
@@ -144,12 +162,12 @@ def _tflite_interpreter_class() -> Any:
     return Interpreter
 
 
-def _tflite_runner(path: Path, threads: int) -> _Graph:
+def _tflite_runner(path: Path, data: bytes, threads: int) -> _Graph:
     """A predict function over a batch-1 TFLite interpreter, with int8 (de)quantisation by the tensors' own parameters."""
     interpreter_class = _tflite_interpreter_class()
     try:
         with _native_stderr_silenced():
-            interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+            interpreter = interpreter_class(model_content=data, num_threads=threads)
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         raise ModelError(f"{path}: not a valid TFLite model or damaged ({exc})") from None
@@ -194,8 +212,8 @@ def _dequantise(q: np.ndarray, quantization: tuple[float, int]) -> np.ndarray:
     return ((q.astype(np.float32) - zero_point) * np.float32(scale)).astype(np.float32)
 
 
-def _onnx_runner(path: Path, threads: int) -> _Graph:
-    """A predict function over an onnxruntime session, with the tensors' shapes and types and the embedded metadata JSON."""
+def _onnx_runner(path: Path, data: bytes, threads: int) -> _Graph:
+    """A predict function over an onnxruntime session, with the tensors' shapes and types."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -205,7 +223,7 @@ def _onnx_runner(path: Path, threads: int) -> _Graph:
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only: the loader's warnings are not the user's business
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own pybind error types for unreadable files
         raise ModelError(f"{path}: not a valid ONNX model or damaged ({exc})") from None
     inputs, outputs = session.get_inputs(), session.get_outputs()
@@ -219,15 +237,7 @@ def _onnx_runner(path: Path, threads: int) -> _Graph:
         probs = np.concatenate([session.run([out_name], {in_name: b})[0] for b in batches])
         return probs.astype(np.float32, copy=False)
 
-    embedded = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
-    return _Graph(
-        run,
-        tuple(inputs[0].shape),
-        tuple(outputs[0].shape),
-        _onnx_dtype(inputs[0].type),
-        _onnx_dtype(outputs[0].type),
-        embedded,
-    )
+    return _Graph(run, tuple(inputs[0].shape), tuple(outputs[0].shape), _onnx_dtype(inputs[0].type), _onnx_dtype(outputs[0].type))
 
 
 def _onnx_dtype(type_name: str) -> str:
@@ -236,14 +246,15 @@ def _onnx_dtype(type_name: str) -> str:
     return {"float": "float32", "double": "float64"}.get(name, name)
 
 
-def _onnx_meta(path: Path, embedded: str | None) -> ModelMeta:
-    """The ONNX file's embedded metadata, bound to its bytes; a sidecar, if present, must verify and agree."""
+def _onnx_meta(path: Path, data: bytes) -> ModelMeta:
+    """The ONNX file's embedded metadata, bound to the rest of its bytes; a sidecar, if present, must verify and agree."""
+    embedded = embedded_meta(data, str(path))
     if embedded is None:
-        raise ModelError(f"{path}: no {METADATA_KEY!r} entry in the ONNX metadata_props; re-run ser-convert")
-    meta = parse_meta_json(embedded, f"{path} (embedded metadata)").bound_to(path)
+        raise ModelMetaError(f"{path}: no {METADATA_KEY!r} entry in the ONNX metadata_props; re-run ser-convert")
+    meta = dataclasses.replace(embedded, model_sha256=hashlib.sha256(data).hexdigest(), binding_sha256=embedded.digest_of(data))
     if sidecar_path(path).is_file():
-        side = read_sidecar(path)
-        differ = sorted(k for k, v in meta.to_dict().items() if k != "model_sha256" and side.to_dict()[k] != v)
+        side = read_sidecar(path, data)
+        differ = sorted(k for k, v in meta.to_dict().items() if k not in ("model_sha256", "binding_sha256") and side.to_dict()[k] != v)
         if differ:
-            raise ModelError(f"{path}: embedded metadata and {sidecar_path(path).name} disagree on {', '.join(differ)}")
+            raise ModelMetaError(f"{path}: embedded metadata and {sidecar_path(path).name} disagree on {', '.join(differ)}")
     return meta

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from ser_edge import checks
+
 NORMS = ("none", "cmn", "cmvn", "gain")
 _STD_FLOOR = 1e-3
 
@@ -39,8 +41,10 @@ class WindowSpec:
     norm: str = "gain"
 
     def __post_init__(self) -> None:
-        if self.frames <= 0 or self.hop_frames <= 0:
-            raise ValueError("WindowSpec frames and hop_frames must be positive")
+        checks.integer("frames", self.frames, 1, 100000)
+        checks.integer("hop_frames", self.hop_frames, 1, 100000)
+        checks.number("trim_db", self.trim_db, 0, 200)
+        checks.text("norm", self.norm, 16)
         if self.norm not in NORMS:
             raise ValueError(f"WindowSpec norm must be one of {NORMS}")
         if self.trim_db < 0:

@@ -17,7 +17,7 @@ from ser_edge.convert.window_sets import calibration_from_split, split_files, wi
 from ser_edge.corpora import LABELS, load_corpora
 from ser_edge.features import FeatureSpec
 from ser_edge.model import load_model
-from ser_edge.model_meta import METADATA_KEY, ModelMeta, ModelMetaError, parse_meta_json, read_sidecar, write_sidecar
+from ser_edge.model_meta import METADATA_KEY, ModelMeta, ModelMetaError, embedded_meta, parse_meta_json, read_sidecar, write_sidecar
 from ser_edge.train.splits import Split, make_split, save_split
 from ser_edge.windows import WindowSpec
 
@@ -174,7 +174,9 @@ def test_metadata_round_trip(converted):
             import onnx
 
             props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-            assert parse_meta_json(props[METADATA_KEY], str(path)) == dataclasses.replace(meta, model_sha256="")
+            embedded = parse_meta_json(props[METADATA_KEY], str(path))
+            assert dataclasses.replace(embedded, binding_sha256="") == dataclasses.replace(meta, model_sha256="", binding_sha256="")
+            assert embedded_meta(path.read_bytes(), str(path)) == embedded  # bound to the rest of the file
 
 
 def test_sidecar_sha_mismatch_is_detected(converted, tmp_path):

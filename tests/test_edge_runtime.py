@@ -32,7 +32,7 @@ from ser_edge.corpora import LABELS
 from ser_edge.decision import SILENCE, UNCERTAIN
 from ser_edge.features import FeatureSpec
 from ser_edge.model import SHIPPED_MODELS, ModelError, load_model, shipped_model_path
-from ser_edge.model_meta import METADATA_KEY, ModelMeta, write_sidecar
+from ser_edge.model_meta import METADATA_KEY, ModelMeta, bind_embedded, embed_json, write_sidecar
 from ser_edge.result_files import csv_columns
 from ser_edge.scoring import score_file
 from ser_edge.shipped import example_clips, shipped_folder
@@ -81,9 +81,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     bare = folder / "bare.onnx"
     bare.write_bytes(proto.SerializeToString())
     entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, META.to_json()
+    entry.key, entry.value = METADATA_KEY, embed_json(META)
     onnx_path = folder / "tiny.onnx"
-    onnx_path.write_bytes(proto.SerializeToString())
+    onnx_path.write_bytes(bind_embedded(proto.SerializeToString()))
     write_sidecar(onnx_path, META)
 
     np.save(folder / "keras.npy", net.predict(windows(12), verbose=0))
@@ -184,9 +184,13 @@ def _variant(models: dict[str, Path], tmp_path: Path, case: str) -> Path:
         path.unlink()
     elif case == "truncated":
         path.write_bytes(data[: len(data) // 2])
-        shutil.copy(str(models["tflite"]) + ".json", str(path) + ".json")  # metadata is fine, the bytes are not
+        write_sidecar(path, META)  # metadata bound to the damaged bytes: only the interpreter can tell
+    elif case == "truncated_old_sidecar":
+        path.write_bytes(data[: len(data) // 2])
+        shutil.copy(str(models["tflite"]) + ".json", str(path) + ".json")  # refused before any interpreter parses the bytes
     elif case == "text":
         path.write_text("hello\n")
+        write_sidecar(path, META)
     elif case == "sha":
         write_sidecar(path, META)
         path.write_bytes(data + b"\0")
@@ -208,6 +212,7 @@ def _variant(models: dict[str, Path], tmp_path: Path, case: str) -> Path:
     [
         ("missing", "no such model file"),
         ("truncated", "not a valid TFLite model or damaged"),
+        ("truncated_old_sidecar", "belongs to other model bytes"),
         ("text", "not a valid TFLite model or damaged"),
         ("no_sidecar", "no metadata file m.tflite.json"),
         ("sha", "belongs to other model bytes"),
@@ -318,7 +323,7 @@ def test_predict_usage_errors(models: dict[str, Path], mixed: dict[str, Path], t
     code, _, err = invoke("predict", mixed["ravdess0"], "--model", tmp_path / "none.tflite")
     assert code == 2 and "no such model file" in err
     code, _, err = invoke("predict", mixed["ravdess0"], "--model", models["tflite"], "--backend", "onnx")
-    assert code == 2 and "not a valid ONNX model" in err
+    assert code == 2 and "no 'ser_edge' entry in the ONNX metadata_props" in err
 
 
 # --- score -----------------------------------------------------------------------------------
