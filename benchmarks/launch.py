@@ -30,7 +30,7 @@ def main() -> int:
     wall = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
     with open(result, "w") as f:
-        json.dump({"exit": code, "wall_s": wall, "peak_rss_kb": usage.ru_maxrss}, f)
+        json.dump({"exit": code, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_kb": usage.ru_maxrss}, f)
     return code
 
 

@@ -18,6 +18,7 @@ class Measured:
     """What one finished process took, and what it printed on stdout."""
 
     wall_s: float
+    cpu_s: float  # user + system time of the command and its children
     peak_rss_mb: float
     stdout: str
 
@@ -30,7 +31,7 @@ def measure(command: Sequence[str]) -> Measured:
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} exited with {done.returncode}:\n{done.stderr[-3000:]}")
         figures = json.loads(result.read_text())
-    return Measured(wall_s=figures["wall_s"], peak_rss_mb=figures["peak_rss_kb"] / 1024, stdout=done.stdout)
+    return Measured(wall_s=figures["wall_s"], cpu_s=figures["cpu_s"], peak_rss_mb=figures["peak_rss_kb"] / 1024, stdout=done.stdout)
 
 
 def ser_edge() -> list[str]:

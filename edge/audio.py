@@ -21,11 +21,16 @@ import soundfile as sf
 import soxr
 
 from ser_edge.features import as_float_signal
+from ser_edge.native import native_stderr_silenced
 
 #: File signatures of containers libsndfile reads: a file that starts like one but fails to open is damaged.
 _MAGIC = {b"RIFF": "WAV", b"RIFX": "WAV", b"RF64": "WAV", b"FORM": "AIFF", b"fLaC": "FLAC", b"OggS": "Ogg"}
 #: libsndfile's log line for a data chunk whose declared size runs past the end of the file.
 _SHORT_DATA = re.compile(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+#: Plausible headers: sample rates, channels, and the fewest bytes a second of any codec takes (silence in FLAC is ~80).
+MIN_RATE, MAX_RATE = 1000, 384000
+MAX_CHANNELS = 32
+MIN_BYTES_PER_S = 8
 #: Declared data sizes that mean "length unknown" (unfinished streaming writers), not truncation.
 _UNKNOWN_SIZES = {0, 0xFFFFFFFF}
 
@@ -92,6 +97,12 @@ class AudioNonFinite(AudioError):
     kind = "non_finite"
 
 
+class AudioImplausible(AudioError):
+    """A header whose claims no real recording makes: its rate, channel count, or a duration the file's size cannot hold."""
+
+    kind = "implausible"
+
+
 class AudioTooShort(AudioError):
     """Shorter than the caller's ``min_duration_s``."""
 
@@ -152,8 +163,8 @@ def signal_blocks(signal: np.ndarray, *, source_rate: int, sample_rate: int, blo
     samples), as librosa does: the shorter axis is taken for the channels.
     Integer PCM is scaled to [-1, 1). ValueError names what is wrong.
     """
-    if isinstance(source_rate, bool) or not isinstance(source_rate, (int, np.integer)) or not 1000 <= source_rate <= 384000:
-        raise ValueError(f"sample_rate must be an integer from 1000 to 384000 Hz, got {source_rate!r}")
+    if isinstance(source_rate, bool) or not isinstance(source_rate, (int, np.integer)) or not MIN_RATE <= source_rate <= MAX_RATE:
+        raise ValueError(f"sample_rate must be an integer from {MIN_RATE} to {MAX_RATE} Hz, got {source_rate!r}")
     x = np.asarray(signal)
     if x.ndim not in (1, 2) or x.size == 0:
         raise ValueError(f"signal must be a non-empty 1-D or 2-D array, got shape {x.shape}")
@@ -218,19 +229,24 @@ def _open(path: str | os.PathLike[str]) -> sf.SoundFile:
     except OSError as e:
         raise AudioError(p, e.strerror or str(e)) from None
     try:
-        f = sf.SoundFile(p)
+        with native_stderr_silenced():  # libmpg123 prints resync notes for files it then rejects or reads fine
+            f = sf.SoundFile(os.fsencode(p))  # bytes: a name that is not UTF-8 opens too
     except sf.SoundFileError as e:
         detail = _libsndfile_message(e)
         container = _MAGIC.get(head)
         if container:
             raise AudioCorrupt(p, f"damaged or truncated {container} file ({detail})") from None
         raise AudioUnsupported(p, f"not audio or an unsupported format ({detail})") from None
-    _check_opened(f, p)
+    _check_opened(f, p, st.st_size)
     return f
 
 
-def _check_opened(f: sf.SoundFile, path: str) -> None:
-    """Reject an opened file that declares more data than it holds, or holds no frames; closes it if so."""
+def _check_opened(f: sf.SoundFile, path: str, size: int) -> None:
+    """Reject an opened file whose header is implausible, declares more data than it holds, or holds no frames; closes it if so."""
+    problem = _implausible(f, size)
+    if problem:
+        f.close()
+        raise AudioImplausible(path, problem)
     for declared, actual in _SHORT_DATA.findall(f.extra_info):
         if int(declared) > int(actual) and int(declared) not in _UNKNOWN_SIZES:
             f.close()
@@ -238,6 +254,18 @@ def _check_opened(f: sf.SoundFile, path: str) -> None:
     if f.frames == 0:
         f.close()
         raise AudioNoSamples(path, "no samples (0 frames)")
+
+
+def _implausible(f: sf.SoundFile, size: int) -> str | None:
+    """Why a header cannot describe a real recording (checked before anything is decoded), or None."""
+    if not MIN_RATE <= f.samplerate <= MAX_RATE:
+        return f"implausible header: sample rate {f.samplerate} Hz (a recording has {MIN_RATE} Hz to {MAX_RATE} Hz)"
+    if f.channels > MAX_CHANNELS:
+        return f"implausible header: {f.channels} channels (at most {MAX_CHANNELS} are read)"
+    claimed_s = f.frames / f.samplerate
+    if claimed_s * MIN_BYTES_PER_S > size:
+        return f"implausible header: {claimed_s:.0f} s of audio claimed by a file of {size} bytes"
+    return None
 
 
 def _decode(f: sf.SoundFile, path: str, sample_rate: int, block_seconds: float) -> Iterator[np.ndarray]:
@@ -248,7 +276,8 @@ def _decode(f: sf.SoundFile, path: str, sample_rate: int, block_seconds: float) 
         frames_read = 0
         while True:
             try:
-                raw = f.read(block_frames, dtype="float32", always_2d=True)
+                with native_stderr_silenced():
+                    raw = f.read(block_frames, dtype="float32", always_2d=True)
             except sf.SoundFileError as e:
                 reason = f"corrupt data after {frames_read} frames ({_libsndfile_message(e)})"
                 raise AudioCorrupt(path, reason) from None
@@ -270,5 +299,7 @@ def _decode(f: sf.SoundFile, path: str, sample_rate: int, block_seconds: float) 
 
 def _libsndfile_message(error: Exception) -> str:
     """libsndfile's reason without soundfile's "Error opening '<path>': " prefix."""
-    text = str(getattr(error, "error_string", "") or error).strip()
-    return "libsndfile: " + text.removeprefix("Error : ").rstrip(".")
+    text = str(getattr(error, "error_string", "") or error).strip().removeprefix("Error : ").rstrip(".")
+    if "does not exist or is not a regular file" in text:  # said of any file it cannot identify; this one exists
+        text = "it recognises no audio format in the file"
+    return "libsndfile: " + text

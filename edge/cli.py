@@ -20,6 +20,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import contextlib
 import json
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -60,6 +61,9 @@ def main() -> None:
 
     Run `ser-edge COMMAND --help` for each command's options.
     """
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 are printed as their own bytes
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
 
 
 @main.command()
@@ -133,7 +137,7 @@ def _result_line(result: Result, top_k: int) -> str:
     ranked = sorted(result.probabilities.items(), key=lambda kv: -kv[1])[:top_k]
     shown = "  ".join(f"{label} {p:.2f}" for label, p in ranked)
     if result.label == UNCERTAIN:
-        shown = f"uncertain (likeliest: {shown}; {result.speech_s:.1f} s of speech)"
+        shown = f"uncertain ({result.reason}; likeliest: {shown})"
     windows = f", {result.n_windows} windows" if result.n_windows > 1 else ""
     return f"{result.path}  {shown}  ({result.duration_s:.1f} s{windows})"
 
@@ -186,7 +190,7 @@ def score(
     an interrupted run leaves a valid OUTPUT: run the same command with --resume
     to score only what is missing (OUTPUT.run.json records the model and
     options, and --resume refuses other ones). Columns: path, label, emotion,
-    confidence, p_<label> for every label, duration_s, speech_s, n_windows,
+    confidence, p_<label> for every label, duration_s, speech_s, reason, n_windows,
     error (empty when fine), and segments (JSON) with --segments. Silent files
     get the label "silence"; unsure ones "uncertain", with their likeliest
     emotion in the emotion column.

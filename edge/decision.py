@@ -53,10 +53,12 @@ class DecisionSpec:
         return cls(**data)
 
 
-def decide(probabilities: np.ndarray, labels: Sequence[str], *, speech_s: float, spec: DecisionSpec) -> tuple[str, float]:
-    """The reported label and the top probability: the top emotion, or ``uncertain`` below the floors."""
+def decide(probabilities: np.ndarray, labels: Sequence[str], *, speech_s: float, spec: DecisionSpec) -> tuple[str, float, str | None]:
+    """(reported label, top probability, why it is ``uncertain`` or None): the top emotion unless a floor is not met."""
     best = int(np.argmax(probabilities))
     confidence = float(probabilities[best])
-    if speech_s < spec.min_speech_s or confidence < spec.min_confidence:
-        return UNCERTAIN, confidence
-    return labels[best], confidence
+    if speech_s < spec.min_speech_s:
+        return UNCERTAIN, confidence, f"{speech_s:.2f} s of speech, under {spec.min_speech_s:g} s"
+    if confidence < spec.min_confidence:
+        return UNCERTAIN, confidence, f"confidence {confidence:.2f}, under {spec.min_confidence:g}"
+    return labels[best], confidence, None

@@ -23,6 +23,8 @@ from ser_edge import checks
 #: What python_speech_features puts in place of an exact zero before the log.
 ZERO_REPLACEMENT = float(np.finfo(np.float64).eps)
 WINDOWS = ("rectangular", "hamming", "hann")
+#: Largest float sample accepted (+36 dBFS): beyond it a signal is broken, not loud, and would swamp every frame it touches.
+MAX_ABS_SAMPLE = 64.0
 
 
 class FeatureError(ValueError):
@@ -202,6 +204,9 @@ def as_float_signal(signal: np.ndarray) -> np.ndarray:
     if x.size and not np.isfinite(x).all():
         bad = int(np.count_nonzero(~np.isfinite(x)))
         raise FeatureError(f"signal contains {bad} NaN or infinite samples")
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    if peak > MAX_ABS_SAMPLE:
+        raise FeatureError(f"signal has samples of magnitude {peak:.3g}; float audio lies within about ±1 (at most {MAX_ABS_SAMPLE:g} is accepted)")
     return x
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ser_edge.audio import AudioError
 from ser_edge.decision import SMOOTHING
 from ser_edge.options import load_or_usage_error, model_options
 from ser_edge.stream import Block, HopResult, StreamSummary, file_source
@@ -134,7 +135,9 @@ def listen(
         interrupted = True
     except MicrophoneError as exc:
         raise click.ClickException(str(exc)) from None
-    except Exception as exc:  # an unreadable replay file (AudioError) or a PortAudio failure mid-stream
+    except AudioError as exc:  # an unreadable replay file: its message names it
+        raise click.ClickException(str(exc)) from None
+    except Exception as exc:  # a PortAudio failure mid-stream
         raise click.ClickException(f"{input_file or device or 'input'}: {exc}") from None
     finally:
         if live:

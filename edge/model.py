@@ -15,12 +15,11 @@ windows on 2 threads) and needs no tensor reallocation.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ser_edge.model_meta import METADATA_KEY, ModelMeta, ModelMetaError, embedded_meta, read_sidecar, sidecar_path
+from ser_edge.native import native_stderr_silenced
 from ser_edge.shipped import shipped_folder
 
 #: File names of the shipped int8 models inside the shipped folder, by backend.
@@ -137,19 +137,6 @@ def _check_shapes(path: Path, meta: ModelMeta, in_shape: tuple[Any, ...], out_sh
         raise ModelError(f"{path}: output shape {tuple(out_shape)} does not fit the metadata's {len(meta.labels)} labels")
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Silence the C++ runtime's own stderr lines (e.g. LiteRT's XNNPACK INFO) while a model loads."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def _tflite_interpreter_class() -> Any:
     """LiteRT's Interpreter, else tflite_runtime's; ModelError when neither is installed."""
     try:
@@ -166,7 +153,7 @@ def _tflite_runner(path: Path, data: bytes, threads: int) -> _Graph:
     """A predict function over a batch-1 TFLite interpreter, with int8 (de)quantisation by the tensors' own parameters."""
     interpreter_class = _tflite_interpreter_class()
     try:
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             interpreter = interpreter_class(model_content=data, num_threads=threads)
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:

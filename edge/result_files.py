@@ -14,7 +14,7 @@ decoded back to their bytes (CSV), or as ``\\udcXX`` escapes (JSON), so every
 name survives a round trip.
 
 CSV columns: path, label, emotion, confidence, ``p_<label>`` per model label,
-duration_s, speech_s, n_windows, error (empty when fine), and segments (JSON
+duration_s, speech_s, reason (why a label is uncertain), n_windows, error (empty when fine), and segments (JSON
 text) when asked for. A JSON line holds the same fields with the probabilities
 as one object. Silent files have label ``silence`` and empty confidence and
 probabilities; ``label`` is ``uncertain`` where ``emotion`` is too unsure.
@@ -64,7 +64,7 @@ def result_format(path: str | os.PathLike[str]) -> str:
 def csv_columns(labels: Sequence[str], segments: bool) -> list[str]:
     """The CSV header for a model's labels."""
     tail = ["segments"] if segments else []
-    return ["path", "label", "emotion", "confidence", *(f"p_{label}" for label in labels), "duration_s", "speech_s", "n_windows", "error", *tail]
+    return ["path", "label", "emotion", "confidence", *(f"p_{label}" for label in labels), "duration_s", "speech_s", "reason", "n_windows", "error", *tail]
 
 
 def run_path(path: str | os.PathLike[str]) -> Path:
@@ -165,7 +165,7 @@ class ResultFile:
         rec = result.to_dict()
         probs = rec["probabilities"]
         row = [rec["path"], rec["label"], rec["emotion"], rec["confidence"], *(probs.get(label) for label in self.labels)]
-        row += [rec["duration_s"], rec["speech_s"], rec["n_windows"], rec["error"]]
+        row += [rec["duration_s"], rec["speech_s"], rec["reason"], rec["n_windows"], rec["error"]]
         if self.segments:
             row.append(json.dumps(rec["segments"]) if "segments" in rec else None)  # failed files have none
         self._append(_csv_line(row))

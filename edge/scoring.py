@@ -15,7 +15,7 @@ result whose ``error`` is a plain message naming the file, not an exception.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,12 +24,17 @@ import numpy as np
 from ser_edge.audio import AudioError, iter_blocks, signal_blocks
 from ser_edge.decision import SILENCE, decide
 from ser_edge.features import FeatureError
+from ser_edge.long_audio import Scan, scan, streamed_windows
 from ser_edge.model import LoadedModel, ModelError
-from ser_edge.pipeline import features_of_blocks, file_probabilities, speech_seconds, window_probabilities
+from ser_edge.pipeline import BATCH_WINDOWS, features_of_blocks, file_probabilities, speech_seconds
 from ser_edge.speech import VadSpec
-from ser_edge.windows import trim_bounds
+from ser_edge.windows import clip_window_batches, trim_bounds
 
 BLOCK_SECONDS = 1.0
+#: Frames held in memory (2 minutes at a 10 ms hop, 2.9 MB at 60 MFCC); a longer signal is scored in two passes.
+IN_MEMORY_FRAMES = 12_000
+#: Shortest audio scored: under a quarter of a second there is no utterance to judge.
+MIN_DURATION_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class Result:
     probabilities: dict[str, float] = field(default_factory=dict)
     duration_s: float | None = None
     speech_s: float | None = None
+    reason: str | None = None  # why the label is ``uncertain``
     n_windows: int = 0
     silent: bool = False
     segments: list[Segment] | None = None  # None unless asked for
@@ -82,6 +88,7 @@ class Result:
             "probabilities": _rounded(self.probabilities),
             "duration_s": _round(self.duration_s, 3),
             "speech_s": _round(self.speech_s, 3),
+            "reason": self.reason,
             "n_windows": self.n_windows,
             "silent": self.silent,
             "error": self.error,
@@ -95,7 +102,7 @@ def score_file(path: str | os.PathLike[str], model: LoadedModel, *, segments: bo
     """Score one audio file; failures come back as a result with ``error`` set."""
     name = os.fspath(path)
     try:
-        return score_blocks(iter_blocks(name, model.meta.features.sample_rate, BLOCK_SECONDS), model, path=name, segments=segments)
+        return score_source(lambda: iter_blocks(name, model.meta.features.sample_rate, BLOCK_SECONDS), model, path=name, segments=segments)
     except AudioError as exc:
         return Result(path=name, error=str(exc))
     except (FeatureError, ModelError) as exc:
@@ -104,33 +111,46 @@ def score_file(path: str | os.PathLike[str], model: LoadedModel, *, segments: bo
 
 def score_signal(signal: np.ndarray, model: LoadedModel, *, sample_rate: int, segments: bool = False) -> Result:
     """Score samples in memory (any rate; 1-D, or 2-D with a channel axis); ValueError for a signal that cannot be used."""
-    blocks = signal_blocks(signal, source_rate=sample_rate, sample_rate=model.meta.features.sample_rate)
+    rate = model.meta.features.sample_rate
     try:
-        return score_blocks(blocks, model, path=None, segments=segments)
+        return score_source(lambda: signal_blocks(signal, source_rate=sample_rate, sample_rate=rate), model, path=None, segments=segments)
     except FeatureError as exc:
         raise ValueError(f"signal: {exc}") from None
 
 
-def score_blocks(blocks: Iterable[np.ndarray], model: LoadedModel, *, path: str | None, segments: bool) -> Result:
-    """The unguarded pipeline over sample blocks at the model rate: features -> windows -> model -> file rule -> label."""
+def score_source(open_blocks: Callable[[], Iterable[np.ndarray]], model: LoadedModel, *, path: str | None, segments: bool) -> Result:
+    """The unguarded pipeline over sample blocks at the model rate: features -> windows -> model -> file rule -> label.
+
+    ``open_blocks`` gives the blocks from the start each time it is called. Up to
+    ``IN_MEMORY_FRAMES`` the frames are held; a longer signal is read twice
+    (``ser_edge.long_audio``), so memory stays flat whatever its length.
+    """
     meta = model.meta
-    spec, labels = meta.features, meta.labels
-    feats = features_of_blocks(blocks, spec)
-    duration = feats.n_samples / spec.sample_rate
-    if feats.silent:
+    spec, window, labels = meta.features, meta.window, meta.labels
+    feats = features_of_blocks(open_blocks(), spec, max_frames=IN_MEMORY_FRAMES)
+    if feats is not None:
+        found = Scan(feats.n_samples, feats.silent, speech_seconds(feats.frames, spec, VadSpec()), *trim_bounds(feats.frames, window))
+    else:
+        found = scan(open_blocks(), spec, window, VadSpec())
+    duration = found.n_samples / spec.sample_rate
+    if duration < MIN_DURATION_S:
+        raise FeatureError(f"too short to score ({duration:.3f} s; at least {MIN_DURATION_S:g} s)")
+    if found.silent:
         return Result(path=path, label=SILENCE, duration_s=duration, speech_s=0.0, silent=True, segments=[] if segments else None)
+    batches = (
+        clip_window_batches(feats.frames, window, BATCH_WINDOWS) if feats is not None else streamed_windows(open_blocks(), spec, window, found, BATCH_WINDOWS)
+    )
     seconds = spec.hop_length / spec.sample_rate
-    stop = trim_bounds(feats.frames, meta.window)[1]  # a short clip's window ends where its speech does
-    batches, found = [], []
-    for starts, probs in window_probabilities(feats.frames, meta.window, model.predict):
-        batches.append(probs)
-        if segments:
-            ends = np.minimum(np.minimum(starts + meta.window.frames, stop) * seconds, duration)
-            found += [_segment(start * seconds, end, p, labels) for start, end, p in zip(starts, ends, probs)]
-    window_probs = np.concatenate(batches)
+    probabilities, found_segments = [], []
+    for windows, starts in batches:
+        probs = model.predict(windows)
+        probabilities.append(probs)
+        if segments:  # a short clip's window ends where its speech does
+            ends = np.minimum(np.minimum(starts + window.frames, found.stop) * seconds, duration)
+            found_segments += [_segment(start * seconds, end, p, labels) for start, end, p in zip(starts, ends, probs)]
+    window_probs = np.concatenate(probabilities)
     probs = file_probabilities(window_probs)
-    speech_s = speech_seconds(feats.frames, spec, VadSpec())
-    label, confidence = decide(probs, labels, speech_s=speech_s, spec=meta.decision)
+    label, confidence, reason = decide(probs, labels, speech_s=found.speech_s, spec=meta.decision)
     return Result(
         path=path,
         label=label,
@@ -138,9 +158,10 @@ def score_blocks(blocks: Iterable[np.ndarray], model: LoadedModel, *, path: str 
         confidence=confidence,
         probabilities=_by_label(probs, labels),
         duration_s=duration,
-        speech_s=speech_s,
+        speech_s=found.speech_s,
+        reason=reason,
         n_windows=len(window_probs),
-        segments=found if segments else None,
+        segments=found_segments if segments else None,
     )
 
 

@@ -155,7 +155,7 @@ class StreamEngine:
         if speech_s < self.decision.min_speech_s:  # a sliver of speech, wrap-padded, is not worth a label (nor smoothing) yet
             return HopResult(label=UNCERTAIN, confidence=float(raw.max()), probabilities=dict(zip(self.labels, map(float, raw))), **common)
         probs = self._smooth(raw)
-        label, confidence = decide(probs, self.labels, speech_s=speech_s, spec=self.decision)
+        label, confidence, _ = decide(probs, self.labels, speech_s=speech_s, spec=self.decision)
         return HopResult(label=label, confidence=confidence, probabilities=dict(zip(self.labels, map(float, probs))), **common)
 
     def _smooth(self, probs: np.ndarray) -> np.ndarray:

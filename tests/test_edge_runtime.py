@@ -99,7 +99,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     rng = np.random.default_rng(0)
     cases = {f"ravdess{i}": shutil.copy(clip, root / ("sub" if i else ".") / clip.name) for i, clip in enumerate(RAVDESS)}
     cases = {k: Path(v) for k, v in cases.items()}
-    cases["short"] = write(root / "short.wav", 0.3 * rng.standard_normal(3200).astype(np.float32))  # 0.2 s
+    cases["short"] = write(root / "short.wav", 0.3 * rng.standard_normal(4800).astype(np.float32))  # 0.3 s: one wrap-padded window
     cases["silent"] = write(root / "silent.flac", np.zeros(32000, dtype=np.float32))
     cases["long"] = write(root / "sub" / "long.wav", np.tile(speech, -(-40 * rate // speech.size))[: 40 * rate], rate)
     cases["empty"] = root / "empty.wav"
