@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,40 @@ def test_a_fifo_or_folder_is_not_a_model(tmp_path: Path) -> None:
     folder = tmp_path / "folder.onnx"
     folder.mkdir()
     _refused(folder, "not a regular file")
+
+
+def test_fuzzed_model_bytes_are_refusals_never_crashes(tmp_path: Path) -> None:
+    """Bit flips and cuts of the shipped models, re-bound so the interpreters really parse them, in a child process."""
+    script = f"""
+import json, random
+from pathlib import Path
+from ser_edge.model import ModelError, load_model, shipped_model_path
+from ser_edge.model_meta import read_sidecar, write_sidecar
+import numpy as np
+rng = random.Random(7)
+outcomes = {{"loaded": 0, "refused": 0}}
+for backend in ("tflite", "onnx"):
+    source = shipped_model_path(backend)
+    data, meta = source.read_bytes(), read_sidecar(source)
+    for trial in range(30):
+        mutated = bytearray(data)
+        for _ in range(rng.randint(1, 20)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        if trial % 5 == 0:
+            mutated = mutated[: rng.randrange(len(mutated))]
+        path = Path({str(tmp_path)!r}) / f"m{{trial}}{{source.suffix}}"
+        path.write_bytes(bytes(mutated))
+        write_sidecar(path, meta)
+        try:
+            model = load_model(path)
+            model.predict(np.zeros((1, meta.window.frames, meta.features.n_mfcc), np.float32))
+            outcomes["loaded"] += 1
+        except ModelError as exc:
+            assert str(path) in str(exc), exc
+            outcomes["refused"] += 1
+print(json.dumps(outcomes))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]  # a native crash would be a negative status here
+    outcomes = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcomes["refused"] > 0 and sum(outcomes.values()) == 60
