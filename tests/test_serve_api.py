@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -23,9 +24,9 @@ from typing import Any
 import numpy as np
 import pytest
 from helpers import sine, write
-from servers import EventStream, Server, multipart, running_server
 
 import ser_edge
+from ser_edge.bench.serve_process import EventStream, Server, multipart, running_server
 
 LIMIT_MB = 1
 LIMIT = LIMIT_MB * 2**20
@@ -415,3 +416,21 @@ def test_an_uploaded_file_name_is_only_echoed_back(server: Server, clips: list[P
     answer = post_raw(server, clips[0].read_bytes(), name="..%2F..%2Fetc%2Fpasswd%0A")
     assert answer.status == 200
     assert answer.json["path"] == "passwd"  # directories and control characters dropped; never opened
+
+
+def test_a_dead_worker_is_replaced_and_the_upload_still_scored(server: Server, classifier: ser_edge.Classifier, clips: list[Path]) -> None:
+    from ser_edge.bench.serve import children
+
+    workers = [pid for pid in children(server.process.pid) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(workers) == 2, workers  # --workers 2
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)  # as a decoder crash would end them
+    for pid in workers:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    answer = post_raw(server, clips[5].read_bytes(), name=clips[5].name)
+    assert answer.status == 200, answer.body
+    assert answer.json == expected(classifier, clips[5], clips[5].name)
+    replaced = [pid for pid in children(server.process.pid) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert replaced and not set(replaced) & set(workers)

@@ -20,14 +20,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import soundfile as sf
 from helpers import skip_or_fail
-from servers import running_server
 
 import ser_edge
-from ser_edge.audio import read_audio
+from ser_edge.bench.audio_fixtures import read_clips, write_stream
+from ser_edge.bench.serve_process import running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -67,11 +66,9 @@ def predict(path: Path) -> dict[str, Any]:
 
 
 def long_recording(folder: Path) -> Path:
-    """The example clips one after another with short pauses: a recording long enough to change emotion over time."""
-    pause = np.zeros(8000, dtype=np.float32)
-    parts = [piece for clip in ser_edge.example_clips() for piece in (read_audio(clip, 16000).samples, pause)]
+    """Half a minute of the example clips one after another with quiet gaps: a recording whose emotion changes over time."""
     path = folder / "long recording.wav"
-    sf.write(path, np.concatenate(parts), 16000)
+    write_stream(path, read_clips(ser_edge.example_clips(), 16000), 30.0, 16000)
     return path
 
 

@@ -3,8 +3,9 @@
 Workers are spawned (the server holds a model runtime's and an audio
 thread), each unpickles the classifier and loads its interpreter once. A
 result is ``Classifier.score_file`` of the temporary file, named as the client
-named it. A worker that dies (a decoder crash) costs only that upload: the
-pool is started again for the next ones.
+named it. When a worker dies (a decoder crash, or killed), new workers are
+started and the files that were in flight are tried once more: a file that
+kills its worker twice is answered 422, the others are scored.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ser_edge.audio import AudioError, iter_blocks
 from ser_edge.classifier import Classifier
 
 Answer = tuple[int, dict[str, Any]]  # HTTP status and JSON body
+ATTEMPTS = 2  # a worker's death costs the files in flight one retry on new workers
 
 _worker: dict[str, Classifier] = {}  # per worker process: the classifier
 
@@ -79,14 +81,15 @@ class ScoringPool:
         await asyncio.gather(*(loop.run_in_executor(self._pool, _ready) for _ in range(self.workers)))
 
     async def score(self, path: Path, *, name: str) -> Answer:
-        """The answer for one uploaded file, computed in a worker."""
-        pool = self._pool
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, score_upload, str(path), name)
-        except BrokenProcessPool:
-            if self._pool is pool:  # the first to notice starts new workers for the next uploads
-                self._pool = self._start()
-            return 422, {"error": f"{name}: the decoder crashed on this file", "status": 422}
+        """The answer for one uploaded file, computed in a worker; a file on which workers die twice is a 422."""
+        for _ in range(ATTEMPTS):
+            pool = self._pool
+            try:
+                return await asyncio.wrap_future(pool.submit(score_upload, str(path), name))
+            except BrokenProcessPool:  # a worker died: by this file, or by another one in flight with it
+                if self._pool is pool:  # the first to notice starts new workers
+                    self._pool = self._start()
+        return 422, {"error": f"{name}: the decoder crashed on this file", "status": 422}
 
     def close(self) -> None:
         """Stop the workers (uploads still queued are dropped)."""

@@ -217,6 +217,8 @@
     for (let t = 0; t <= duration + 1e-9; t += step) {
       const tick = document.createElement("span");
       tick.style.left = (100 * t / duration) + "%";
+      if (t === 0) tick.style.transform = "none";
+      else if (t / duration > 0.95) tick.style.transform = "translateX(-100%)"; // keep the last one inside the bar
       tick.textContent = t >= 60 ? `${Math.floor(t / 60)}:${String(Math.round(t % 60)).padStart(2, "0")}` : `${t} s`;
       axis.append(tick);
     }

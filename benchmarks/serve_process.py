@@ -1,4 +1,4 @@
-"""A real `ser-edge serve` process on a free loopback port, and plain HTTP requests to it (the standard library's client).
+"""A real `ser-edge serve` process on a free loopback port, and plain HTTP to it: shared by the serve benchmark and tests.
 
 The server is started as a user would start it (``python -m ser_edge serve
 --port 0``); its address comes from the line it prints, and it is ready once
