@@ -137,7 +137,9 @@ def soak(recording: Path, *, minutes: float, listeners: int, every_s: float) -> 
         samples = []
         while (elapsed := time.monotonic() - started) < minutes * 60:
             samples.append({"t_s": round(elapsed, 1), **memory(server), "hops": min(counts)})
-            time.sleep(every_s)
+            time.sleep(min(every_s, minutes * 60 - elapsed))
+        samples.append({"t_s": round(time.monotonic() - started, 1), **memory(server), "hops": min(counts)})
+        heard = min(counts)
         stop.set()
         for reader in readers:
             reader.join(timeout=10)  # each ends at its next hop
@@ -148,7 +150,7 @@ def soak(recording: Path, *, minutes: float, listeners: int, every_s: float) -> 
     return {
         "minutes": minutes,
         "listeners": listeners,
-        "hops_per_listener": min(counts),
+        "hops_per_listener": heard,
         "hops_expected": int(minutes * 60 / ser_edge.load().meta.decision.hop_s),
         "dropped": live["dropped"],
         "server_mb_start": steady[0]["server_mb"],

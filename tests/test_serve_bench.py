@@ -19,6 +19,6 @@ def test_the_serve_benchmark_reports_startup_uploads_and_a_soak(tmp_path: Path) 
     assert all(run["files_per_s"] > 0 and run["uploads"] == 14 for run in figures["uploads"])
     soak = figures["soak"]
     assert soak["listeners"] == 3 and soak["dropped"] == 0
-    assert soak["hops_expected"] == 18 and 10 <= soak["hops_per_listener"] <= soak["hops_expected"]  # real time: 9 s at 0.5 s a hop, less the first second
+    assert soak["hops_expected"] == 18 and 12 <= soak["hops_per_listener"] <= 19  # paced at real time: 9 s at 0.5 s a hop
     assert len(soak["samples"]) >= 4 and all(s["server_mb"] > 20 for s in soak["samples"])
     assert soak["growth_mb"] == round(soak["server_mb_end"] - soak["server_mb_start"], 1)
