@@ -135,5 +135,17 @@ def _run(
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"ser-edge serve: {classifier.path.name}, live from {source}", err=True)
     click.echo(f"serving on http://{shown}:{sock.getsockname()[1]}/{'  (add ?token=TOKEN)' if token else ''}; Ctrl-C stops", err=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, ws="none", http="h11", lifespan="on", timeout_graceful_shutdown=2)
-    uvicorn.Server(config).run(sockets=[sock])
+    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, ws="none", http="h11", lifespan="on", timeout_graceful_shutdown=5)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            """Ctrl-C: end the live streams first (they would hold up the graceful shutdown), then stop as uvicorn does."""
+            if not self.should_exit:
+                app.state.hub.end_listeners("the server is shutting down")
+            super().handle_exit(sig, frame)
+
+    try:
+        Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C again once it has shut down: for a server that is the normal end
+        pass
+    click.echo("ser-edge serve: stopped", err=True)

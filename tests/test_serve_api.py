@@ -434,3 +434,36 @@ def test_a_dead_worker_is_replaced_and_the_upload_still_scored(server: Server, c
     assert answer.json == expected(classifier, clips[5], clips[5].name)
     replaced = [pid for pid in children(server.process.pid) if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     assert replaced and not set(replaced) & set(workers)
+
+
+def test_ctrl_c_ends_the_live_streams_and_the_server_cleanly(clips: list[Path]) -> None:
+    with running_server("--input", str(clips[0])) as server:
+        stream = EventStream(server)
+        try:
+            stream.hops(2)
+            server.process.send_signal(signal.SIGINT)
+            events = []
+            while not events or events[-1][0] == "hop":
+                events.append(stream.next_event())
+            assert events[-1] == ("stopped", {"error": None, "reason": "the server is shutting down"})
+            assert server.process.wait(timeout=15) == 0
+        finally:
+            stream.close()
+    assert "Traceback" not in server.log() and "ERROR" not in server.log(), server.log()
+
+
+def test_a_microphone_that_cannot_be_opened_is_an_event_naming_it(tmp_path: Path) -> None:
+    with running_server("--device", "no-such-microphone") as server:
+        stream = EventStream(server)
+        try:
+            name, status = stream.next_event()
+            assert name == "status" and status["source"] == "microphone no-such-microphone"
+            name, stopped = stream.next_event()
+        finally:
+            stream.close()
+        assert name == "stopped" and "no-such-microphone" in stopped["error"], stopped
+        deadline = time.monotonic() + 10
+        while server.health()["live"]["running"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not server.health()["live"]["running"]
+        assert server.request("GET", "/api/model").status == 200  # the rest of the server goes on

@@ -66,6 +66,10 @@ class LiveHub:
         counts = {"opens": self.opens, "hops": self.hops, "dropped": self.dropped}
         return {"source": self.source, "listeners": len(self._listeners), "running": self.running, **counts}
 
+    def end_listeners(self, reason: str) -> None:
+        """Send every listener a last 'stopped' event so their streams end now (server shutdown); safe from any thread or signal handler."""
+        self._publish(("stopped", {"error": None, "reason": reason}))
+
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop reading and wait for the reader thread (server shutdown)."""
         self._stop.set()
