@@ -467,3 +467,19 @@ def test_a_microphone_that_cannot_be_opened_is_an_event_naming_it(tmp_path: Path
             time.sleep(0.1)
         assert not server.health()["live"]["running"]
         assert server.request("GET", "/api/model").status == 200  # the rest of the server goes on
+
+
+@pytest.mark.parametrize(
+    "fmt, subtype, suffix",
+    [("WAV", "FLOAT", "wav"), ("OGG", "VORBIS", "ogg"), ("OGG", "OPUS", "opus"), ("MP3", "MPEG_LAYER_III", "mp3"), ("AIFF", "PCM_24", "aiff")],
+)
+def test_any_format_the_runtime_reads_is_scored_as_score_file_scores_it(
+    server: Server, classifier: ser_edge.Classifier, clips: list[Path], tmp_path: Path, fmt: str, subtype: str, suffix: str
+) -> None:
+    from ser_edge.audio import read_audio
+
+    mono = read_audio(clips[3], 16000).samples
+    path = write(tmp_path / f"talk.{suffix}", np.stack([mono, 0.5 * mono], axis=1), 48000, format=fmt, subtype=subtype)  # stereo, 48 kHz
+    answer = post_raw(server, path.read_bytes(), name=path.name)  # the server's temporary file has no suffix: the content decides
+    assert answer.status == 200, answer.body
+    assert answer.json == expected(classifier, path, path.name)
