@@ -38,6 +38,7 @@ from ser_edge.pipes import QuietPipeGroup
 from ser_edge.progress import progress_bar
 from ser_edge.result_files import Outcome, ResultFile, ResultFileBusy, check_run, write_run
 from ser_edge.scoring import Result
+from ser_edge.serve import serve
 from ser_edge.shipped import example_clips
 from ser_edge.summary import score_summary, summary_text, write_report
 from ser_edge.truth import path_key, read_truth_csv, truth_from_names
@@ -330,6 +331,7 @@ def _previous_rows(result_file: ResultFile, *, resume: bool, overwrite: bool, re
 
 
 main.add_command(listen)
+main.add_command(serve)
 
 
 if __name__ == "__main__":

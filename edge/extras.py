@@ -17,6 +17,7 @@ EXTRAS = {
     "train": ("tensorflow", "keras", "matplotlib"),
     "convert": ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime"),
     "onnx": ("onnxruntime",),
+    "web": ("starlette", "uvicorn", "python_multipart"),
 }
 
 

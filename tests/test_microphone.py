@@ -3,68 +3,21 @@
 No mock of the input: a clip is played into the sink with `paplay` and heard by
 `ser-edge listen` through ALSA's pulse plugin and PortAudio, as a microphone
 would be. Runs whenever PulseAudio is installed; under CI (CI=true) it must run.
+The ``pulse`` fixture (a private daemon with the null sink) is in conftest.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import skip_or_fail
 
 from ser_edge.shipped import example_clips
-
-ENABLE = "apt-get install -y --no-install-recommends libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins (as root; CI does this in .ci/run)"
-
-
-def _need(tool: str) -> None:
-    if shutil.which(tool) is None:
-        skip_or_fail(f"{tool} not found: the real-capture test needs PulseAudio: {ENABLE}")
-
-
-@pytest.fixture(scope="module")
-def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A private PulseAudio daemon with a null sink 'vsink' whose monitor is the default source; stopped afterwards."""
-    for tool in ("pulseaudio", "pactl", "paplay"):
-        _need(tool)
-    runtime = tmp_path_factory.mktemp("pulse")
-    env = {**os.environ, "PULSE_RUNTIME_PATH": str(runtime), "XDG_RUNTIME_DIR": str(runtime), "HOME": str(runtime)}
-    env.pop("PULSE_SERVER", None)
-    started = subprocess.run(
-        [
-            "pulseaudio",
-            "-n",
-            "--daemonize=yes",
-            "--exit-idle-time=-1",
-            "--disallow-exit",
-            "--use-pid-file=yes",
-            "--load=module-native-protocol-unix",
-            "--load=module-null-sink sink_name=vsink",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert started.returncode == 0, started.stderr
-    try:
-        for _ in range(50):
-            if subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0:
-                break
-            time.sleep(0.1)
-        subprocess.run(["pactl", "set-default-sink", "vsink"], env=env, check=True)
-        subprocess.run(["pactl", "set-default-source", "vsink.monitor"], env=env, check=True)
-        yield env
-    finally:
-        subprocess.run(["pulseaudio", "--kill"], env=env, capture_output=True, timeout=30)
 
 
 def _most_confident_example(env: dict[str, str]) -> tuple[Path, str]:

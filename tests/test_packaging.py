@@ -35,6 +35,7 @@ def test_wheel_ships_models_and_runs_outside_the_checkout(tmp_path: Path) -> Non
     top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert top == {"ser_edge"}, top  # nothing else lands at the top of site-packages
     assert {"ser_edge/train/fit.py", "ser_edge/convert/cli.py", "ser_edge/bench/cli.py", "ser_edge/cli.py"} <= names
+    assert {f"ser_edge/web/static/{asset}" for asset in ("index.html", "app.js", "style.css")} <= names  # the page of ser-edge serve
     assert not any(n.endswith((".keras", "split.json")) for n in names)  # training artefacts stay in the repo
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)], check=True, timeout=300)
