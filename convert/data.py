@@ -23,7 +23,7 @@ from ser_edge.windows import clip_windows
 from ser_edge.corpora import load_corpora
 from ser_edge.train.splits import load_split
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aif", ".aiff")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".aif", ".aiff")
 
 
 @dataclass(frozen=True)
