@@ -12,7 +12,8 @@ from helpers import sine
 
 from ser_edge.metrics import classification_report, expected_calibration_error
 from ser_edge.model_meta import read_sidecar
-from ser_edge.train.augment import AugmentConfig, augment_waveform, spec_augment
+from ser_edge.train import channel
+from ser_edge.train.augment import AugmentConfig, augment_waveform, preset, spec_augment
 from ser_edge.train.fit import clip_probabilities, fit_temperature, mixup, softmax
 
 
@@ -27,6 +28,94 @@ def test_augment_waveform_changes_the_clip_within_its_ranges() -> None:
         assert 16000 / 1.1 - 1 <= len(out) <= 16000 / 0.9 + 0.25 * 16000 + 1
         n = min(len(out), len(clip))
         assert not np.allclose(out[:n], clip[:n])
+
+
+RATE = 16000
+
+
+def _band_db(x: np.ndarray, low: float, high: float) -> float:
+    """Mean power in dB of x's spectrum between low and high Hz."""
+    spectrum = np.abs(np.fft.rfft(x.astype(np.float64))) ** 2
+    freqs = np.fft.rfftfreq(x.size, 1 / RATE)
+    return float(10 * np.log10(spectrum[(freqs >= low) & (freqs < high)].mean()))
+
+
+def _noise(seconds: float = 1.0, seed: int = 0) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal(int(RATE * seconds))).astype(np.float32)
+
+
+def test_random_eq_changes_the_spectral_tilt_and_keeps_the_speech_band_level() -> None:
+    x = _noise()
+    tilt = lambda y: _band_db(y, 3000, 6000) - _band_db(y, 150, 400)
+    rng = np.random.default_rng(5)
+    changes, levels = [], []
+    for _ in range(30):
+        y = channel.random_eq(x, RATE, rng)
+        assert y.shape == x.shape and np.isfinite(y).all()
+        changes.append(tilt(y) - tilt(x))
+        levels.append(_band_db(y, 300, 3000) - _band_db(x, 300, 3000))
+    assert np.std(changes) > 5 and max(changes) > 5 and min(changes) < -5  # both brighter and duller microphones
+    assert np.median(np.abs(levels)) < 3
+
+
+def test_band_limit_and_telephone_remove_out_of_band_energy() -> None:
+    x = _noise()
+    low = channel.band_limit(x, RATE, low_hz=200.0, high_hz=2000.0)
+    assert _band_db(x, 4000, 8000) - _band_db(low, 4000, 8000) > 20
+    assert abs(_band_db(x, 600, 1200) - _band_db(low, 600, 1200)) < 1
+    phone = channel.telephone(x, RATE, np.random.default_rng(0))
+    assert phone.shape == x.shape and np.isfinite(phone).all()
+    assert _band_db(phone, 500, 3000) - _band_db(phone, 4200, 8000) > 30
+    assert _band_db(phone, 500, 3000) - _band_db(phone, 20, 120) > 20
+
+
+def test_reverb_lengthens_the_decay_and_keeps_level_and_length() -> None:
+    rng = np.random.default_rng(6)
+    burst = np.zeros(RATE, dtype=np.float32)
+    burst[1000:1800] = _noise(0.05)
+    impulse = channel.reverb_impulse(RATE, rng, rt60_s=0.6, direct_ratio_db=0.0)
+    energy = impulse[1:] ** 2
+    # exponential decay: the last sixth of the tail (50-60 dB down) holds far less than the first sixth
+    sixth = len(energy) // 6
+    assert 10 * np.log10(energy[:sixth].sum() / energy[-sixth:].sum()) > 40
+    wet = channel.reverberate(burst, impulse)
+    assert wet.shape == burst.shape and np.isfinite(wet).all()
+    after = slice(1800 + 1600, 1800 + 4800)  # 0.1-0.3 s after the burst ends
+    assert np.sum(burst[after] ** 2) == 0 and np.sum(wet[after] ** 2) > 0.01 * np.sum(wet**2)
+    np.testing.assert_allclose(np.sqrt(np.mean(wet**2)), np.sqrt(np.mean(burst**2)), rtol=1e-4)
+
+
+def test_hard_clip_flattens_the_requested_share_of_samples() -> None:
+    x = sine(200, RATE, 1.0, amplitude=0.5) + _noise() * 0.1
+    y = channel.hard_clip(x, fraction=0.02)
+    at_peak = np.mean(np.abs(y) >= np.abs(y).max() * (1 - 1e-5))
+    assert 0.01 < at_peak < 0.03
+    assert np.abs(y).max() == pytest.approx(np.abs(x).max(), rel=1e-5)
+
+
+def test_codec_round_trip_is_lossy_but_close() -> None:
+    x = sine(300, RATE, 1.0, amplitude=0.3) * np.hanning(RATE).astype(np.float32)
+    for subtype in ("OPUS", "VORBIS"):
+        y = channel.codec_round_trip(x, RATE, subtype=subtype, compression=0.9)
+        assert y.shape == x.shape and y.dtype == np.float32
+        assert not np.array_equal(x, y)
+        assert np.corrcoef(x, y)[0, 1] > 0.95
+
+
+def test_channel_preset_copies_stay_finite_bounded_and_differ_from_basic() -> None:
+    clip = sine(220, 16000, 1.0, amplitude=0.9)
+    basic, chan = preset("basic", copies=1), preset("channel", copies=1)
+    assert basic == AugmentConfig(copies=1) and chan.reverb > 0 and chan.codec > 0
+    differ = 0
+    for seed in range(12):
+        a = augment_waveform(clip, 16000, np.random.default_rng(seed), basic)
+        b = augment_waveform(clip, 16000, np.random.default_rng(seed), chan)
+        assert b.dtype == np.float32 and np.isfinite(b).all() and np.abs(b).max() <= 1.0
+        assert len(a) == len(b)  # the channel steps keep the length
+        differ += not np.allclose(a, b)
+    assert differ >= 10
+    with pytest.raises(ValueError):
+        preset("loud", copies=1)
 
 
 def test_spec_augment_masks_time_and_coefficients_but_never_c0() -> None:
