@@ -14,7 +14,7 @@ from ser_edge.metrics import classification_report, expected_calibration_error
 from ser_edge.model_meta import read_sidecar
 from ser_edge.train import channel
 from ser_edge.train.augment import AugmentConfig, augment_waveform, preset, spec_augment
-from ser_edge.train.fit import clip_probabilities, fit_temperature, mixup, softmax
+from ser_edge.train.fit import clip_probabilities, clip_weights, fit_temperature, mixup, softmax
 
 
 def test_augment_waveform_changes_the_clip_within_its_ranges() -> None:
@@ -140,6 +140,21 @@ def test_mixup_mixes_inputs_targets_and_weights_alike() -> None:
     np.testing.assert_allclose(mt.sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(mw, 1.0, rtol=1e-6)
     assert mixup(x, t, w, 0.0, rng)[0] is x
+
+
+def test_corpus_balance_gives_every_corpus_and_its_classes_equal_weight() -> None:
+    labels = np.array([0] * 60 + [1] * 20 + [0] * 5 + [2] * 15)
+    corpora = ["big"] * 80 + ["small"] * 20
+    by_class = clip_weights(labels, corpora, 3, balance="class")
+    np.testing.assert_allclose(by_class, 100 / (3 * np.bincount(labels)[labels]), rtol=1e-6)  # inverse class frequency
+    w = clip_weights(labels, corpora, 3, balance="corpus")
+    assert w.sum() == pytest.approx(len(labels))
+    big, small = np.array(corpora) == "big", np.array(corpora) == "small"
+    assert w[big].sum() == pytest.approx(w[small].sum())
+    totals = [w[(np.array(corpora) == c) & (labels == k)].sum() for c, k in (("big", 0), ("big", 1), ("small", 0), ("small", 2))]
+    np.testing.assert_allclose(totals, totals[0], rtol=1e-6)
+    with pytest.raises(ValueError):
+        clip_weights(labels, corpora, 3, balance="speaker")
 
 
 def test_temperature_fit_recovers_an_overconfident_scale() -> None:

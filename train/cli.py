@@ -7,6 +7,7 @@ Examples:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -20,10 +21,11 @@ from ser_edge.features import FeatureSpec
 from ser_edge.metrics import expected_calibration_error
 from ser_edge.model_meta import ModelMeta, read_sidecar, write_json_atomic, write_sidecar
 from ser_edge.windows import WindowSpec
-from ser_edge.train.augment import AugmentConfig
+from ser_edge.train.augment import AugmentConfig, preset
 from ser_edge.corpora import LABELS, Item, load_corpora
 from ser_edge.train.data import clip_set
 from ser_edge.train.fit import (
+    BALANCES,
     ClipSet,
     TrainConfig,
     all_windows,
@@ -96,7 +98,7 @@ def _training_options(command):
     options = [
         click.option("--data", "data_root", envvar=DATA_ENV, required=True, type=click.Path(exists=True, file_okay=False), help=f"Root holding the corpora (or ${DATA_ENV})."),
         click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder."),
-        click.option("--corpus", "corpora", multiple=True, help="Only these corpora (ravdess, crema-d, tess, savee); default all found."),
+        click.option("--corpus", "corpora", multiple=True, help="Only these corpora (ravdess, crema-d, tess, savee, nemo); default all found."),
         click.option("--split", "split_file", type=click.Path(exists=True, dir_okay=False), help="Reuse a split file instead of making one."),
         click.option("--seed", default=0, show_default=True, help="Seed of the split."),
         click.option("--epochs", default=60, show_default=True),
@@ -119,6 +121,19 @@ def _training_options(command):
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _recipe_options(command):
+    """Options of the generalisation work (issue 12): channel augmentation and per-corpus class balance."""
+    command = click.option("--augment", "augment_preset", default="basic", show_default=True, type=click.Choice(["basic", "channel"]),
+                           help="Waveform augmentation: basic (noise, gain, speed, shift) or channel (plus reverb, EQ, band limits, telephone, clipping, codec).")(command)
+    return click.option("--balance", default="class", show_default=True, type=click.Choice(list(BALANCES)),
+                        help="Loss weights: by class over all clips, or by corpus and then class within it.")(command)
+
+
+def _with_recipe(cfg: TrainConfig, opts: dict[str, Any]) -> TrainConfig:
+    """The config with the ``_recipe_options`` applied."""
+    return dataclasses.replace(cfg, balance=opts["balance"], augment=preset(opts["augment_preset"], copies=cfg.augment.copies))
 
 
 def _config(opts: dict[str, Any]) -> TrainConfig:
@@ -144,11 +159,12 @@ def _setup(opts: dict[str, Any]) -> tuple[Path, Path, TrainConfig, list[Item], A
     items = _load(opts["data_root"], opts["corpora"])
     split = load_split(opts["split_file"]) if opts["split_file"] else make_split(items, seed=opts["seed"])
     save_split(split, out / "split.json")
-    return out, cache, _config(opts), items, split
+    return out, cache, _with_recipe(_config(opts), opts), items, split
 
 
 @main.command()
 @_training_options
+@_recipe_options
 @click.option("--limit", default=0, help="Use at most this many clips per split (quick runs, tests).")
 def train(limit: int, **opts) -> None:
     """Train a model on the corpora under --data and write it with its split and test report to --out."""
@@ -202,6 +218,7 @@ def train(limit: int, **opts) -> None:
 
 @main.command()
 @_training_options
+@_recipe_options
 @click.option("--folds", default=4, show_default=True, help="Folds of the headline corpus's non-test speakers.")
 @click.option("--corpus-folds", "fold_corpus", default="ravdess", show_default=True, help="Corpus whose speakers are folded.")
 def crossval(folds: int, fold_corpus: str, **opts) -> None:
