@@ -205,8 +205,8 @@ def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
         losses = [float(row["loss"]) for row in csv.DictReader(f)]
     assert losses[-1] < losses[0]
     report = json.loads((out / "report_test.json").read_text())
-    assert 0 <= report["headline"]["uar"] <= 1 and report["headline"]["corpora"] == ["ravdess"]
-    assert set(report["per_corpus"]) <= {"ravdess", "tess", "savee"}
+    assert 0 <= report["headline"]["uar"] <= 1 and set(report["headline"]["corpora"]) == {"ravdess", "nemo"}
+    assert set(report["per_corpus"]) <= {"ravdess", "tess", "savee", "nemo"}
     assert report["calibration"]["temperature"] > 0
     meta = read_sidecar(out / "model.keras")
     assert meta.labels[0] == "neutral" and meta.window.frames == 200
@@ -219,3 +219,60 @@ def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
     assert evaluated.exit_code == 0, evaluated.output
     again = json.loads((tmp_path / "eval" / "report_test.json").read_text())
     assert again["n"] == sum(1 for item in split["items"] if item["split"] == "test")  # the whole test split
+
+
+def test_cell_scores_measure_collapse_and_uar_over_the_classes_present() -> None:
+    from ser_edge.corpora import LABELS
+    from ser_edge.train.generalise import cell_scores, criterion
+
+    truth = np.array([LABELS.index(l) for l in ("sad", "sad", "angry", "happy")])
+    probs = np.full((4, len(LABELS)), 0.01)
+    probs[:, LABELS.index("sad")] = 0.9  # everything called sad
+    scores = cell_scores(probs, truth)
+    assert scores["collapse"] == 1.0 and scores["most_predicted"] == "sad"
+    assert scores["uar"] == pytest.approx(1 / 3)  # three classes present, not seven
+    assert scores["accuracy"] == pytest.approx(0.5) and scores["classes"] == ["happy", "sad", "angry"]
+    cells = [{"kind": "loco", "uar": 0.2}, {"kind": "in-corpus", "uar": 0.6}, {"kind": "in-corpus (speaker-dependent)", "uar": 1.0}]
+    assert criterion(cells) == pytest.approx(0.4)
+
+
+def test_generalise_plan_keeps_each_test_corpus_out_of_its_model(ser_data: Path) -> None:
+    from ser_edge.corpora import load_corpora
+    from ser_edge.train.generalise import plan
+    from ser_edge.train.splits import make_split
+
+    items = load_corpora(ser_data).items
+    split = make_split(items, seed=0)
+    rows = plan(items, split)
+    assert [row.name for row in rows] == ["in-corpus", "without ravdess", "without tess", "without nemo"]
+    for row in rows:
+        trained = {item.corpus for item in row.train} | {item.corpus for item in row.validation}
+        assert "savee" not in trained  # 120 clips: test-only
+        assert not trained & {cell.corpus for cell in row.cells if cell.kind == "loco"}
+        assert {split.items[item.path] for item in row.train} == {"train"}
+    loco = {cell.corpus: cell for row in rows for cell in row.cells if cell.kind == "loco"}
+    assert {c: len(cell.items) for c, cell in loco.items()} == {"savee": 120, "ravdess": 1439, "tess": 2798, "nemo": 2864}
+    kinds = {cell.corpus: cell.kind for cell in rows[0].cells}
+    assert kinds == {"ravdess": "in-corpus", "nemo": "in-corpus", "tess": "in-corpus (speaker-dependent)", "savee": "loco"}
+    test_speakers = {item.speaker for cell in rows[0].cells if cell.kind == "in-corpus" for item in cell.items}
+    assert not test_speakers & {item.speaker for item in rows[0].train}
+
+
+def test_generalise_command_writes_the_matrix(ser_data: Path, tmp_path: Path) -> None:
+    """A tiny LOCO run (1 epoch, a few clips per corpus): JSON, markdown and heatmap, criterion from the cells."""
+    from ser_edge.train.cli import main
+
+    out = tmp_path / "gen"
+    args = ["generalise", "--data", str(ser_data), "--out", str(out), "--cache", str(tmp_path / "cache"), "--epochs", "1",
+            "--limit", "8", "--copies", "1", "--width", "8", "--min-train-items", "20", "--augment", "channel", "--balance", "corpus"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "generalise.json").read_text())
+    assert (out / "generalise.md").read_text().count("| loco |") == 4
+    assert (out / "generalise.png").stat().st_size > 10_000
+    assert [r["row"] for r in report["rows"]] == ["in-corpus", "without ravdess", "without tess", "without nemo"]
+    counted = [c["uar"] for c in report["cells"] if c["kind"] in ("in-corpus", "loco")]
+    assert len(counted) == 6 and report["criterion"] == pytest.approx(np.mean(counted))
+    nemo = next(c for c in report["cells"] if c["row"] == "without nemo")
+    assert "disgust" not in nemo["classes"] and 0 < nemo["collapse"] <= 1
+    assert report["config"]["balance"] == "corpus" and report["config"]["augment"]["reverb"] > 0

@@ -270,3 +270,40 @@ def evaluate(model_path, data_root, split_file, split_name, folder, out_dir, cac
     out.mkdir(parents=True, exist_ok=True)
     _write_report(report, out, f"report_{name}")
     click.echo(markdown_summary(report))
+
+
+def _limited(items: Sequence[Item], split: Any, limit: int, seed: int) -> list[Item]:
+    """At most ``limit`` items of each corpus in each split (quick runs, tests); all items when limit is 0."""
+    if not limit:
+        return list(items)
+    rng = np.random.default_rng(seed)
+    kept = []
+    for corpus in sorted({item.corpus for item in items}):
+        for name in ("train", "validation", "test"):
+            part = split.select([item for item in items if item.corpus == corpus], name)
+            kept += [part[i] for i in sorted(rng.permutation(len(part))[:limit])]
+    return kept
+
+
+@main.command()
+@_training_options
+@_recipe_options
+@click.option("--limit", default=0, help="Use at most this many clips per corpus and split (quick runs, tests).")
+@click.option("--min-train-items", default=500, show_default=True, help="Corpora with fewer clips are test-only (no LOCO row).")
+def generalise(limit: int, min_train_items: int, **opts) -> None:
+    """Leave-one-corpus-out matrix plus in-corpus speaker-independent cells; writes generalise.{json,md,png} to --out.
+
+    Trains one model per row (in-corpus, then one without each corpus of at least
+    --min-train-items clips) with the given recipe, and prints the criterion:
+    mean UAR over the in-corpus and LOCO cells.
+    """
+    from ser_edge.train.generalise import markdown, plan, run_matrix, save_heatmap
+
+    out, cache, cfg, items, split = _setup(opts)
+    rows = plan(_limited(items, split, limit, opts["seed"]), split, min_train_items=min_train_items)
+    report = run_matrix(rows, root=opts["data_root"], cfg=cfg, cache=cache, out=out, log=_log)
+    report["recipe"] = {"augment": opts["augment_preset"], "balance": opts["balance"], "norm": opts["norm"], "epochs": opts["epochs"]}
+    write_json_atomic(out / "generalise.json", report)
+    (out / "generalise.md").write_text(markdown(report, title=f"Generalisation report: {out.name}"))
+    save_heatmap(report, out / "generalise.png")
+    click.echo(json.dumps({"criterion": report["criterion"], "cells": {f"{c['row']} / {c['corpus']}": round(c["uar"], 3) for c in report["cells"]}}))
