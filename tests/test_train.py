@@ -236,6 +236,19 @@ def test_cell_scores_measure_collapse_and_uar_over_the_classes_present() -> None
     assert criterion(cells) == pytest.approx(0.4)
 
 
+def test_comparison_table_lists_every_counted_cell_per_recipe() -> None:
+    from ser_edge.train.generalise import comparison
+
+    cell = lambda row, kind, corpus, uar: {"row": row, "kind": kind, "corpus": corpus, "uar": uar, "collapse": 0.5}
+    a = {"criterion": 0.5, "cells": [cell("in-corpus", "in-corpus", "ravdess", 0.6), cell("without tess", "loco", "tess", 0.4),
+                                     cell("in-corpus", "in-corpus (speaker-dependent)", "tess", 0.99), cell("in-corpus", "loco", "savee", 0.2)]}
+    b = {"criterion": 0.3, "cells": [cell("in-corpus", "in-corpus", "ravdess", 0.3)]}
+    table = comparison({"a": a, "b": b}).splitlines()
+    assert table[0] == "| recipe | in ravdess | LOCO tess | LOCO savee | criterion |"
+    assert table[2] == "| a | 0.600 (50%) | 0.400 (50%) | 0.200 (50%) | **0.500** |"
+    assert table[3] == "| b | 0.300 (50%) | - | - | **0.300** |"
+
+
 def test_generalise_plan_keeps_each_test_corpus_out_of_its_model(ser_data: Path) -> None:
     from ser_edge.corpora import load_corpora
     from ser_edge.train.generalise import plan

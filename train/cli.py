@@ -307,3 +307,13 @@ def generalise(limit: int, min_train_items: int, **opts) -> None:
     (out / "generalise.md").write_text(markdown(report, title=f"Generalisation report: {out.name}"))
     save_heatmap(report, out / "generalise.png")
     click.echo(json.dumps({"criterion": report["criterion"], "cells": {f"{c['row']} / {c['corpus']}": round(c["uar"], 3) for c in report["cells"]}}))
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+def compare(runs) -> None:
+    """Markdown table comparing the generalise.json reports of several `ser-train generalise` runs (folders)."""
+    from ser_edge.train.generalise import comparison
+
+    reports = {Path(run).name: json.loads((Path(run) / "generalise.json").read_text()) for run in runs}
+    click.echo(comparison(reports), nl=False)

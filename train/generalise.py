@@ -195,3 +195,15 @@ def save_heatmap(report: Mapping[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def comparison(reports: Mapping[str, Mapping[str, Any]]) -> str:
+    """Markdown table of several recipes' reports: one row per recipe, UAR/collapse per counted cell, the criterion."""
+    keys = list(dict.fromkeys((c["row"], c["kind"], c["corpus"]) for r in reports.values() for c in r["cells"] if c["kind"] in COUNTED))
+    head = " | ".join(f"{'in' if kind == 'in-corpus' else 'LOCO'} {corpus}" for _, kind, corpus in keys)
+    lines = [f"| recipe | {head} | criterion |", "|---|" + "---:|" * (len(keys) + 1)]
+    for name, report in reports.items():
+        found = {(c["row"], c["kind"], c["corpus"]): c for c in report["cells"]}
+        values = [f"{found[k]['uar']:.3f} ({found[k]['collapse']:.0%})" if k in found else "-" for k in keys]
+        lines.append(f"| {name} | {' | '.join(values)} | **{report['criterion']:.3f}** |")
+    return "\n".join(lines + ["", "Cells: UAR (share of the most-predicted class)."]) + "\n"
