@@ -315,5 +315,8 @@ def compare(runs) -> None:
     """Markdown table comparing the generalise.json reports of several `ser-train generalise` runs (folders)."""
     from ser_edge.train.generalise import comparison
 
+    missing = [run for run in runs if not (Path(run) / "generalise.json").is_file()]
+    if missing:
+        raise click.UsageError(f"no generalise.json in {', '.join(missing)} (unfinished `ser-train generalise` run?)")
     reports = {Path(run).name: json.loads((Path(run) / "generalise.json").read_text()) for run in runs}
     click.echo(comparison(reports), nl=False)
