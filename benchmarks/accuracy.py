@@ -4,19 +4,21 @@ File-level figures use the runtime's rule (mean of a file's window
 probabilities, then argmax): overall, headline (all corpora but TESS, whose
 test words are spoken by its training speakers) and per corpus.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ser_edge.bench.models import KERAS
 from ser_edge.convert.data import WindowSet, split_files, window_set
+from ser_edge.corpora import parse_name
 from ser_edge.model import LoadedModel
 from ser_edge.model_meta import ModelMeta
-from ser_edge.corpora import parse_name
 from ser_edge.train.fit import ClipSet, clip_probabilities, report_clips
 
 FIGURES = ("n", "accuracy", "uar", "macro_f1")
@@ -30,7 +32,7 @@ class SplitFiles:
     labels: list[int]
     corpora: list[str]
 
-    def spread(self, count: int | None) -> "SplitFiles":
+    def spread(self, count: int | None) -> SplitFiles:
         """At most ``count`` files taken evenly over the sorted list, so every corpus keeps a share (None: all)."""
         if count is None or count >= len(self.paths):
             return self

@@ -1,16 +1,18 @@
 """Audio files the benchmarks write for themselves: a long stream for the soak, and fixed-length clips for scoring."""
+
 from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 
-from ser_edge.bench.features import synthetic_speech
 from ser_edge.audio import read_audio
+from ser_edge.bench.features import synthetic_speech
 
 GAP_S = (0.5, 2.0)  # silence between utterances, drawn uniformly
 GAP_DBFS = -70.0  # RMS level of the white noise in the gaps: a quiet room
@@ -40,7 +42,12 @@ def write_stream(path: Path, clips: Sequence[np.ndarray], seconds: float, sample
             counts["gap_s"] += gap_s
             if written >= total:
                 break
-    return {"seconds": written / sample_rate, "utterances": counts["real"] + counts["synthetic"], "synthetic": counts["synthetic"], "gap_share": round(counts["gap_s"] / seconds, 3)}
+    return {
+        "seconds": written / sample_rate,
+        "utterances": counts["real"] + counts["synthetic"],
+        "synthetic": counts["synthetic"],
+        "gap_share": round(counts["gap_s"] / seconds, 3),
+    }
 
 
 def write_clips(clips: Sequence[np.ndarray], names: Sequence[str], folder: Path, seconds: float, sample_rate: int) -> list[Path]:

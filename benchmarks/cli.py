@@ -1,4 +1,5 @@
 """``ser-bench``: accuracy, speed and footprint of every model format, and the targets they meet, in one run."""
+
 from __future__ import annotations
 
 import os
@@ -21,15 +22,42 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 @click.group(invoke_without_command=True, context_settings=CONTEXT)
 @click.option("--quick", is_flag=True, help="Reduced run (about a minute on 2 cores): 60 test files, fewer repeats, a 2-minute soak.")
-@click.option("--models", "models_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), help="Folder of the five model files [default: the shipped models/].")
-@click.option("--stem", default=DEFAULT_STEM, show_default=True, help="Model file name stem: STEM.keras, STEM.float32.tflite, STEM.int8.tflite, STEM.onnx, STEM.int8.onnx.")
-@click.option("--keras", "keras_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="The Keras model the others were converted from, if not beside them [default: MODELS/STEM.keras].")
+@click.option(
+    "--models",
+    "models_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Folder of the five model files [default: the shipped models/].",
+)
+@click.option(
+    "--stem",
+    default=DEFAULT_STEM,
+    show_default=True,
+    help="Model file name stem: STEM.keras, STEM.float32.tflite, STEM.int8.tflite, STEM.onnx, STEM.int8.onnx.",
+)
+@click.option(
+    "--keras",
+    "keras_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The Keras model the others were converted from, if not beside them [default: MODELS/STEM.keras].",
+)
 @click.option("--data", type=click.Path(file_okay=False, exists=True, path_type=Path), help=f"Corpus folder [default: ${DATA_ENV}].")
 @click.option("--split", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Speaker-independent split file [default: MODELS/split.json].")
-@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=RESULTS, show_default="benchmarks/results", help="Folder for the results.")
+@click.option(
+    "-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=RESULTS, show_default="benchmarks/results", help="Folder for the results."
+)
 @click.option("--soak-minutes", type=click.FloatRange(min=0.5), help="Audio streamed by the soak [default: 60, 2 with --quick].")
 @click.pass_context
-def main(ctx: click.Context, quick: bool, models_dir: Path | None, stem: str, keras_path: Path | None, data: Path | None, split: Path | None, out: Path, soak_minutes: float | None) -> None:
+def main(
+    ctx: click.Context,
+    quick: bool,
+    models_dir: Path | None,
+    stem: str,
+    keras_path: Path | None,
+    data: Path | None,
+    split: Path | None,
+    out: Path,
+    soak_minutes: float | None,
+) -> None:
     """Benchmark the five model formats on this machine, in one run.
 
     \b

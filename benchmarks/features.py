@@ -15,6 +15,7 @@ min over the rounds, and the ratios of the medians.
 
     python -m ser_edge.bench.features [--data DIR_OR_FILE] [--repeats N] [--blas-threads N] [--json PATH]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,14 +25,16 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from ser_edge.bench.timing import interleaved, stats as timing_stats, warmup_rounds
 from ser_edge.audio import read_audio
+from ser_edge.bench.timing import interleaved, warmup_rounds
+from ser_edge.bench.timing import stats as timing_stats
 from ser_edge.features import FeatureSpec, StreamingMFCC, mfcc
 
 SAMPLE_RATE = 16000
@@ -84,12 +87,23 @@ def _batch_methods(x: np.ndarray) -> dict[str, Callable[[], object]]:
         methods["psf"] = lambda: psf.mfcc(x64, SAMPLE_RATE)
     librosa = _optional("librosa")
     if librosa:
+
         def librosa_mfcc() -> np.ndarray:
             return librosa.feature.mfcc(
-                y=librosa.effects.preemphasis(x, coef=SPEC.preemphasis), sr=SAMPLE_RATE, n_mfcc=SPEC.n_mfcc,
-                n_fft=SPEC.n_fft, hop_length=SPEC.hop_length, win_length=SPEC.win_length, window="boxcar",
-                n_mels=SPEC.n_mels, center=False, htk=True, mel_norm=None, lifter=SPEC.lifter,
+                y=librosa.effects.preemphasis(x, coef=SPEC.preemphasis),
+                sr=SAMPLE_RATE,
+                n_mfcc=SPEC.n_mfcc,
+                n_fft=SPEC.n_fft,
+                hop_length=SPEC.hop_length,
+                win_length=SPEC.win_length,
+                window="boxcar",
+                n_mels=SPEC.n_mels,
+                center=False,
+                htk=True,
+                mel_norm=None,
+                lifter=SPEC.lifter,
             )
+
         methods["librosa"] = librosa_mfcc
     return methods
 

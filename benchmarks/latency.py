@@ -12,14 +12,16 @@ caches, the small models took 1.5 to 3 times as long (measured: int8 TFLite
 
     python -m ser_edge.bench.latency --threads N --repeats R --models PATHS_JSON [--clip AUDIO] --json OUT
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy: see edge/cli.py
 
@@ -72,8 +74,19 @@ def in_subprocess(paths: Mapping[str, Path], threads: int, repeats: int, clip: P
     out = scratch / f"latency_{threads}.json"
     models = json.dumps({fmt: str(path) for fmt, path in paths.items()})
     command = [
-        sys.executable, "-m", "ser_edge.bench.latency", "--threads", str(threads), "--repeats", str(repeats),
-        "--models", models, "--clip", str(clip), "--json", str(out),
+        sys.executable,
+        "-m",
+        "ser_edge.bench.latency",
+        "--threads",
+        str(threads),
+        "--repeats",
+        str(repeats),
+        "--models",
+        models,
+        "--clip",
+        str(clip),
+        "--json",
+        str(out),
     ]
     measure(command)
     return json.loads(out.read_text())

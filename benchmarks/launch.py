@@ -9,6 +9,7 @@ process's size.
 
     python -I launch.py RESULT.json COMMAND [ARGS...]
 """
+
 import json
 import os
 import sys

@@ -1,4 +1,5 @@
 """What the benchmark ran on: CPU, cores, load, Python and library versions, date; results only compare on the same."""
+
 from __future__ import annotations
 
 import os

@@ -1,8 +1,10 @@
 """The five model formats a benchmark compares: where their files are, how to load each, and display names."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ser_edge.model import LoadedModel, load_model
 from ser_edge.model_meta import ModelMeta, sidecar_path

@@ -1,8 +1,10 @@
 """Writing one run's results: JSON, the markdown page and its two PNG figures, side by side in one folder."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ser_edge.bench import plots
 from ser_edge.bench.report import markdown

@@ -6,9 +6,11 @@ probabilities); they differ only in what runs the windows: the int8 TFLite
 model through ``ser_edge.model`` on one thread (the runtime's default), or the
 Keras model as a user calls it (``model.predict``, and the eager ``model(x)``).
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +33,7 @@ def windows_of(meta: ModelMeta, samples: np.ndarray) -> np.ndarray:
 
 def labeller(meta: ModelMeta, predict: Predict) -> Callable[[np.ndarray], str]:
     """Samples -> label with ``meta``'s front end, windows and labels, running the windows through ``predict``."""
+
     def label(samples: np.ndarray) -> str:
         return meta.labels[int(np.argmax(np.asarray(predict(windows_of(meta, samples))).mean(axis=0)))]
 

@@ -1,8 +1,10 @@
 """The run's two figures: accuracy against latency per format, and per-window latency of every runner."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

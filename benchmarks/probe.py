@@ -7,6 +7,7 @@ beyond the standard library, so the import being timed is the first one.
     python -m ser_edge.bench.probe edge MODEL     # import ser_edge.cli, then load MODEL
     python -m ser_edge.bench.probe tensorflow     # import tensorflow
 """
+
 from __future__ import annotations
 
 import json

@@ -1,13 +1,14 @@
 """Running a command in a fresh process and measuring it from outside: wall time and its own peak RSS."""
+
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 LAUNCHER = Path(__file__).resolve().with_name("launch.py")
 

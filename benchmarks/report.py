@@ -1,8 +1,10 @@
 """The results of one ``ser-bench`` run as a markdown page: targets first, then every section's table."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from ser_edge.bench.features import LABELS as FEATURE_LABELS
 from ser_edge.bench.latency import KERAS_MODES
@@ -53,18 +55,36 @@ def _targets(results: Mapping[str, Any]) -> list[str]:
 def _accuracy(results: Mapping[str, Any]) -> list[str]:
     acc = results["accuracy"]
     corpora = list(acc["files_per_corpus"])
-    header = ["format", "accuracy", "UAR", "macro-F1", "headline acc.", "headline UAR", "headline F1",
-              *(f"{c} acc. / UAR" for c in corpora), "files agree", "windows agree"]
+    header = [
+        "format",
+        "accuracy",
+        "UAR",
+        "macro-F1",
+        "headline acc.",
+        "headline UAR",
+        "headline F1",
+        *(f"{c} acc. / UAR" for c in corpora),
+        "files agree",
+        "windows agree",
+    ]
     rows = []
     for fmt in FORMATS:
         f = acc["formats"][fmt]
         o, h = f["overall"], f["headline"]
-        rows.append([
-            NAMES[fmt], f"{o['accuracy']:.3f}", f"{o['uar']:.3f}", f"{o['macro_f1']:.3f}",
-            f"{h['accuracy']:.3f}", f"{h['uar']:.3f}", f"{h['macro_f1']:.3f}",
-            *(f"{f['per_corpus'][c]['accuracy']:.3f} / {f['per_corpus'][c]['uar']:.3f}" for c in corpora),
-            f"{f['agreement']['file']:.1%}", f"{f['agreement']['window']:.1%}",
-        ])
+        rows.append(
+            [
+                NAMES[fmt],
+                f"{o['accuracy']:.3f}",
+                f"{o['uar']:.3f}",
+                f"{o['macro_f1']:.3f}",
+                f"{h['accuracy']:.3f}",
+                f"{h['uar']:.3f}",
+                f"{h['macro_f1']:.3f}",
+                *(f"{f['per_corpus'][c]['accuracy']:.3f} / {f['per_corpus'][c]['uar']:.3f}" for c in corpora),
+                f"{f['agreement']['file']:.1%}",
+                f"{f['agreement']['window']:.1%}",
+            ]
+        )
     counts = ", ".join(f"{c} {n}" for c, n in acc["files_per_corpus"].items())
     return [
         "## Accuracy on the speaker-independent test split",
@@ -132,13 +152,19 @@ def _stream(results: Mapping[str, Any]) -> list[str]:
     audio, memory, growth = s["audio"], s["memory"], s["rss_growth_mb"]
     hop, model_hop = s["compute_per_hop"], s["compute_per_model_hop"]
     rows = [
-        ("audio streamed", f"{s['audio_s'] / 60:.1f} min: {audio['utterances']} utterances ({audio['synthetic']} synthetic) with quiet gaps ({audio['gap_share']:.0%} of the time)"),
+        (
+            "audio streamed",
+            f"{s['audio_s'] / 60:.1f} min: {audio['utterances']} utterances ({audio['synthetic']} synthetic) with quiet gaps ({audio['gap_share']:.0%} of the time)",
+        ),
         ("hops / windows run by the model", f"{s['hops']} / {s['windows']}"),
         (f"compute per {s['hop_s']:g} s hop, all hops", f"median {hop['median_ms']:.3f} ms, p90 {hop['p90_ms']:.3f} ms"),
         ("compute per hop that ran the model", f"median {model_hop['median_ms']:.3f} ms, p90 {model_hop['p90_ms']:.3f} ms"),
         ("compute share of real time", f"{s['compute_share_of_realtime']:.3%}"),
         ("speed, decoding included", f"{s['speed_x_realtime']:.0f}x real time ({s['wall_s']:.1f} s wall)"),
-        ("peak RSS after model load / start / end", f"{memory['after_load']['peak_mb']:.1f} / {memory['start']['peak_mb']:.1f} / {memory['end']['peak_mb']:.1f} MB"),
+        (
+            "peak RSS after model load / start / end",
+            f"{memory['after_load']['peak_mb']:.1f} / {memory['start']['peak_mb']:.1f} / {memory['end']['peak_mb']:.1f} MB",
+        ),
         ("RSS growth start to end (peak, current)", f"{growth['peak_mb']:+.2f} MB, {growth['current_mb']:+.2f} MB"),
         ("peak RSS of the whole process (from outside)", f"{s['process_peak_rss_mb']:.1f} MB"),
         ("current RSS over the soak", ", ".join(f"{m['current_mb']:.1f}" for m in s["memory_trace"]) + " MB"),
@@ -159,12 +185,21 @@ def _footprint(results: Mapping[str, Any]) -> list[str]:
     size_rows = [(NAMES[fmt], f"{sizes[fmt]:,}", f"{sizes[fmt] / sizes[FLOAT_TFLITE]:.1%}") for fmt in FORMATS]
     start = results["startup"]
     start_rows = [
-        (name, f"{p['wall_s']:.3f}", f"{p['peak_rss_mb']:.1f}", f"{p['import_s']:.3f}" if "import_s" in p else "", f"{p['load_s']:.3f}" if "load_s" in p else "")
+        (
+            name,
+            f"{p['wall_s']:.3f}",
+            f"{p['peak_rss_mb']:.1f}",
+            f"{p['import_s']:.3f}" if "import_s" in p else "",
+            f"{p['load_s']:.3f}" if "load_s" in p else "",
+        )
         for name, p in start["processes"].items()
     ]
     score = results["score"]
     copies = f" under {score['copies']} names each (hard links)" if score["copies"] > 1 else ""
-    score_rows = [(j, f"{s['files_per_s']:.0f}", f"{s['files_per_s_per_core']:.0f}", f"{s['wall_s']:.2f}", f"{s['files_per_s_wall']:.0f}") for j, s in score["jobs"].items()]
+    score_rows = [
+        (j, f"{s['files_per_s']:.0f}", f"{s['files_per_s_per_core']:.0f}", f"{s['wall_s']:.2f}", f"{s['files_per_s_wall']:.0f}")
+        for j, s in score["jobs"].items()
+    ]
     return [
         "## Footprint",
         "",

@@ -3,12 +3,14 @@
 Each round runs every command once, in a rotated order (the machine's load
 changes from second to second); the figures are medians over the rounds.
 """
+
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -10,6 +10,7 @@ model loads, after ``WARMUP_S`` of audio (the start of the soak) and at the end.
 
     python -m ser_edge.bench.stream AUDIO.wav MODEL --json OUT [--threads N]
 """
+
 from __future__ import annotations
 
 import argparse

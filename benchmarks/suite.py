@@ -5,19 +5,21 @@ measured in a clean process (TensorFlow's thread pools, peak memory, start-up)
 runs in fresh subprocesses. The test windows are computed once and fed to all
 five formats.
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
+from ser_edge.batch import usable_cores
 from ser_edge.bench import accuracy, audio_fixtures, features, latency, machine, pipeline, startup, stream, throughput
 from ser_edge.bench.models import INT8_TFLITE, KERAS, load_converted, load_keras
 from ser_edge.bench.targets import evaluate
-from ser_edge.batch import usable_cores
 from ser_edge.model import load_model
 from ser_edge.model_meta import ModelMeta
 from ser_edge.train.fit import headline_mask
@@ -45,8 +47,30 @@ class Settings:
         return asdict(self)
 
 
-FULL = Settings(name="full", test_files=None, latency_repeats=300, pipeline_repeats=200, feature_repeats=300, soak_s=3600.0, startup_rounds=5, score_clips=100, score_copies=5, score_rounds=3)
-QUICK = Settings(name="quick", test_files=60, latency_repeats=60, pipeline_repeats=40, feature_repeats=50, soak_s=120.0, startup_rounds=2, score_clips=100, score_copies=1, score_rounds=1)
+FULL = Settings(
+    name="full",
+    test_files=None,
+    latency_repeats=300,
+    pipeline_repeats=200,
+    feature_repeats=300,
+    soak_s=3600.0,
+    startup_rounds=5,
+    score_clips=100,
+    score_copies=5,
+    score_rounds=3,
+)
+QUICK = Settings(
+    name="quick",
+    test_files=60,
+    latency_repeats=60,
+    pipeline_repeats=40,
+    feature_repeats=50,
+    soak_s=120.0,
+    startup_rounds=2,
+    score_clips=100,
+    score_copies=1,
+    score_rounds=1,
+)
 
 Log = Callable[[str], None]
 
@@ -73,16 +97,18 @@ def run(paths: Mapping[str, Path], data: Path, split: Path, settings: Settings, 
         headline = [p for p, keep in zip(every_test_file.paths, headline_mask(every_test_file.corpora)) if keep]
         clip = Path(headline[0])  # one real utterance for every single-clip timing
         results["accuracy"] = timed("accuracy", lambda: _accuracy(paths, keras_model, meta, files, cores))
-        results["latency"] = timed("latency", lambda: {
-            str(t): latency.in_subprocess(paths, t, settings.latency_repeats, clip, scratch) for t in sorted({1, cores})
-        })
+        results["latency"] = timed(
+            "latency", lambda: {str(t): latency.in_subprocess(paths, t, settings.latency_repeats, clip, scratch) for t in sorted({1, cores})}
+        )
         edge_model = load_model(paths[INT8_TFLITE], threads=1)
         samples = features.load_clip(clip)[0]
         results["pipeline"] = timed("pipeline", lambda: pipeline.run(edge_model, keras_model, samples, settings.pipeline_repeats))
         results["features"] = timed("features", lambda: features.run(settings.feature_repeats, clip, blas_threads=1))
         results["stream"] = timed("stream", lambda: _soak(paths[INT8_TFLITE], files, meta.features.sample_rate, settings.soak_s, scratch))
         results["startup"] = timed("startup", lambda: startup.run(paths[INT8_TFLITE], clip, settings.startup_rounds))
-        results["score"] = timed("score", lambda: _score(paths[INT8_TFLITE], headline[: settings.score_clips], meta.features.sample_rate, cores, settings, scratch))
+        results["score"] = timed(
+            "score", lambda: _score(paths[INT8_TFLITE], headline[: settings.score_clips], meta.features.sample_rate, cores, settings, scratch)
+        )
     results["sizes"] = startup.sizes(paths)
     results["targets"] = [target.to_dict() for target in evaluate(results)]
     results["run"] = {

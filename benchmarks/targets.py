@@ -1,8 +1,10 @@
 """The project's performance targets, judged against one run's results."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ser_edge.bench.models import FLOAT_TFLITE, INT8_TFLITE, KERAS
 from ser_edge.bench.pipeline import KERAS_PREDICT
@@ -45,19 +47,50 @@ def evaluate(results: Mapping[str, Any]) -> list[Target]:
     predict = results["startup"]["processes"][PREDICT]
     per_core = results["score"]["jobs"]["1"]["files_per_s_per_core"]
     return [
-        Target("int8 accuracy", f"int8 TFLite within {MAX_ACCURACY_DROP_PP:g} pp of the float (Keras) accuracy, overall and headline",
-               f"drop {drops['overall']:+.2f} pp overall, {drops['headline']:+.2f} pp headline", max(drops.values()) <= MAX_ACCURACY_DROP_PP + 1e-9),
-        Target("int8 speed", f"int8 TFLite >= {MIN_INT8_SPEEDUP:g}x faster than float32 TFLite per window, 1 thread",
-               f"{speedup:.2f}x", speedup >= MIN_INT8_SPEEDUP),
+        Target(
+            "int8 accuracy",
+            f"int8 TFLite within {MAX_ACCURACY_DROP_PP:g} pp of the float (Keras) accuracy, overall and headline",
+            f"drop {drops['overall']:+.2f} pp overall, {drops['headline']:+.2f} pp headline",
+            max(drops.values()) <= MAX_ACCURACY_DROP_PP + 1e-9,
+        ),
+        Target(
+            "int8 speed",
+            f"int8 TFLite >= {MIN_INT8_SPEEDUP:g}x faster than float32 TFLite per window, 1 thread",
+            f"{speedup:.2f}x",
+            speedup >= MIN_INT8_SPEEDUP,
+        ),
         Target("int8 size", f"int8 TFLite <= {MAX_INT8_SIZE_SHARE:.0%} of the float32 TFLite file", f"{size_share:.1%}", size_share <= MAX_INT8_SIZE_SHARE),
-        Target("pipeline speed", f"edge pipeline (MFCC + windows + int8) >= {MIN_PIPELINE_SPEEDUP:g}x faster than features + Keras model.predict",
-               f"{pipeline:.1f}x", pipeline >= MIN_PIPELINE_SPEEDUP),
-        Target("stream compute", f"stream compute < {MAX_HOP_MS:g} ms per {results['stream']['hop_s']:g} s hop (median of hops that ran the model)",
-               f"{hop['median_ms']:.2f} ms (p90 {hop['p90_ms']:.2f} ms)", hop["median_ms"] < MAX_HOP_MS),
-        Target("stream memory", f"peak RSS growth < {MAX_RSS_GROWTH_MB:g} MB over the soak",
-               f"{growth:+.2f} MB over {results['stream']['audio_s'] / 60:.0f} min", growth < MAX_RSS_GROWTH_MB),
-        Target("predict start-up", f"`ser-edge predict` on one file < {MAX_STARTUP_S:g} s wall", f"{predict['wall_s']:.3f} s", predict["wall_s"] < MAX_STARTUP_S),
-        Target("predict memory", f"`ser-edge predict` peak RSS < {MAX_STARTUP_RSS_MB:g} MB", f"{predict['peak_rss_mb']:.1f} MB", predict["peak_rss_mb"] < MAX_STARTUP_RSS_MB),
-        Target("score throughput", f"`ser-edge score` >= {MIN_FILES_PER_S_PER_CORE:g} files/s per core (-j 1, 3 s clips)",
-               f"{per_core:.0f} files/s", per_core >= MIN_FILES_PER_S_PER_CORE),
+        Target(
+            "pipeline speed",
+            f"edge pipeline (MFCC + windows + int8) >= {MIN_PIPELINE_SPEEDUP:g}x faster than features + Keras model.predict",
+            f"{pipeline:.1f}x",
+            pipeline >= MIN_PIPELINE_SPEEDUP,
+        ),
+        Target(
+            "stream compute",
+            f"stream compute < {MAX_HOP_MS:g} ms per {results['stream']['hop_s']:g} s hop (median of hops that ran the model)",
+            f"{hop['median_ms']:.2f} ms (p90 {hop['p90_ms']:.2f} ms)",
+            hop["median_ms"] < MAX_HOP_MS,
+        ),
+        Target(
+            "stream memory",
+            f"peak RSS growth < {MAX_RSS_GROWTH_MB:g} MB over the soak",
+            f"{growth:+.2f} MB over {results['stream']['audio_s'] / 60:.0f} min",
+            growth < MAX_RSS_GROWTH_MB,
+        ),
+        Target(
+            "predict start-up", f"`ser-edge predict` on one file < {MAX_STARTUP_S:g} s wall", f"{predict['wall_s']:.3f} s", predict["wall_s"] < MAX_STARTUP_S
+        ),
+        Target(
+            "predict memory",
+            f"`ser-edge predict` peak RSS < {MAX_STARTUP_RSS_MB:g} MB",
+            f"{predict['peak_rss_mb']:.1f} MB",
+            predict["peak_rss_mb"] < MAX_STARTUP_RSS_MB,
+        ),
+        Target(
+            "score throughput",
+            f"`ser-edge score` >= {MIN_FILES_PER_S_PER_CORE:g} files/s per core (-j 1, 3 s clips)",
+            f"{per_core:.0f} files/s",
+            per_core >= MIN_FILES_PER_S_PER_CORE,
+        ),
     ]

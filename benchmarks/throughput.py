@@ -5,11 +5,13 @@ Reported per job count: the medians of the command's own speed figure (from
 its ``--json`` summary: scoring only, worker start-up included) and of the
 whole process's wall time (interpreter and model start-up included).
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -5,11 +5,12 @@ rotated every round, with the garbage collector off: on a small, shared machine
 the load changes from second to second, and timing one method after another
 would compare different moments rather than different methods.
 """
+
 from __future__ import annotations
 
 import gc
 import time
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 

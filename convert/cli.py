@@ -1,4 +1,5 @@
 """``ser-convert``: a trained Keras model to verified TFLite and ONNX files for the device."""
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,7 @@ HELP = f"""Convert MODEL.keras (and its MODEL.keras.json metadata) for the devic
 verifying every output against the Keras model.
 
 \b
-Formats (any number; default --float32; --all = {', '.join(ALL)}):
+Formats (any number; default --float32; --all = {", ".join(ALL)}):
   --float32 --float16 --dynamic  TFLite: float, float16 or int8 weights
   --int8        full-integer TFLite: int8 weights, activations, input, output
   --onnx        ONNX from tf2onnx, opset 17
@@ -97,11 +98,28 @@ shape or label mismatch, no calibration or test data.
 @click.option("--no-verify", is_flag=True, help="Write outputs without checking them against Keras.")
 @click.option("--max-diff", default=Criteria.max_abs_diff, show_default=True, help="Float formats: largest allowed |probability difference|.")
 @click.option("--min-agreement", default=Criteria.min_agreement, show_default=True, help="Quantised formats: smallest allowed top-1 agreement on windows.")
-@click.option("--max-accuracy-drop", default=Criteria.max_accuracy_drop_pp, show_default=True, help="Quantised formats: largest allowed file accuracy loss, in points.")
+@click.option(
+    "--max-accuracy-drop", default=Criteria.max_accuracy_drop_pp, show_default=True, help="Quantised formats: largest allowed file accuracy loss, in points."
+)
 @click.option("--model-version", help="Version stamped on the outputs (plus '+<format>') [default: the Keras model's].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a table.")
-def main(model_path, output, data_root, split_file, calibration_audio, calibration_windows, seed, no_verify,
-         max_diff, min_agreement, max_accuracy_drop, model_version, as_json, all_formats, **flags) -> None:
+def main(
+    model_path,
+    output,
+    data_root,
+    split_file,
+    calibration_audio,
+    calibration_windows,
+    seed,
+    no_verify,
+    max_diff,
+    min_agreement,
+    max_accuracy_drop,
+    model_version,
+    as_json,
+    all_formats,
+    **flags,
+) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is first imported
     wanted = {name.replace("_", "-") for name, on in flags.items() if on} | set(ALL if all_formats else ())
     formats = [fmt for name, fmt in FORMATS.items() if name in (wanted or DEFAULT)]
@@ -123,7 +141,10 @@ def main(model_path, output, data_root, split_file, calibration_audio, calibrati
         from ser_edge.convert.report import report_dict, table
 
     job = Job(
-        source=source, version=model_version or source.meta.version, calibration=calibration, test=test,
+        source=source,
+        version=model_version or source.meta.version,
+        calibration=calibration,
+        test=test,
         reference=keras_reference(source, test) if test else None,
         criteria=Criteria(max_diff, min_agreement, max_accuracy_drop),
     )
@@ -154,9 +175,7 @@ def _test_windows(meta: ModelMeta, data_root: str | None, split: Path) -> Window
     return test_set(data_root, split, meta)
 
 
-def _calibration_windows(
-    meta: ModelMeta, data_root: str | None, split: Path, folder: str | None, count: int, seed: int
-) -> WindowSet:
+def _calibration_windows(meta: ModelMeta, data_root: str | None, split: Path, folder: str | None, count: int, seed: int) -> WindowSet:
     """Representative windows from --calibration-audio, else from the training split."""
     if folder:
         return calibration_from_folder(folder, meta, count, seed)

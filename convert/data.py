@@ -5,23 +5,24 @@ FeatureSpec and cut into normalised windows with its WindowSpec
 (``edge.windows.clip_windows``). Calibration windows come from the training
 split (or any folder of audio); verification windows from the test split.
 """
+
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from ser_edge.convert.errors import ConvertError
 from ser_edge.audio import AudioError, read_audio
+from ser_edge.convert.errors import ConvertError
+from ser_edge.corpora import load_corpora
 from ser_edge.features import mfcc
 from ser_edge.model_meta import ModelMeta
-from ser_edge.windows import clip_windows
-from ser_edge.corpora import load_corpora
 from ser_edge.train.splits import load_split
+from ser_edge.windows import clip_windows
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".aif", ".aiff")
 
@@ -51,8 +52,12 @@ def _spread(n: int, k: int) -> np.ndarray:
 
 
 def window_set(
-    paths: Sequence[str], labels: Sequence[int], meta: ModelMeta, source: str,
-    limit: int | None = None, per_file: int | None = None,
+    paths: Sequence[str],
+    labels: Sequence[int],
+    meta: ModelMeta,
+    source: str,
+    limit: int | None = None,
+    per_file: int | None = None,
 ) -> WindowSet:
     """Windows of ``paths`` in order (at most ``per_file`` per file, ``limit`` in all); unreadable files are skipped."""
     batches, owner, files, kept, skipped = [], [], [], [], []
@@ -125,10 +130,5 @@ def calibration_from_split(root: str | os.PathLike, split_path: str | os.PathLik
 
 def calibration_from_folder(folder: str | os.PathLike, meta: ModelMeta, count: int, seed: int) -> WindowSet:
     """Calibration windows from every audio file under ``folder`` (recursively)."""
-    paths = sorted(
-        str(Path(d) / name)
-        for d, _, names in os.walk(folder, followlinks=True)
-        for name in names
-        if name.lower().endswith(AUDIO_SUFFIXES)
-    )
+    paths = sorted(str(Path(d) / name) for d, _, names in os.walk(folder, followlinks=True) for name in names if name.lower().endswith(AUDIO_SUFFIXES))
     return calibration_set(paths, meta, count, seed, f"audio folder {Path(folder).name}")

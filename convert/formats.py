@@ -1,4 +1,5 @@
 """The output formats ``ser-convert`` can write: file names, runtime, and how each is judged."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,9 +1,11 @@
 """Keras model to ONNX bytes with tf2onnx, int8 QDQ quantisation with onnxruntime, and embedded metadata."""
+
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import onnx
@@ -45,8 +47,13 @@ def quantize_onnx(float_model: bytes, calibration: np.ndarray) -> bytes:
         src.write_bytes(float_model)
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
         quantize_static(
-            str(prepared), str(out), _Windows(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
-            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+            str(prepared),
+            str(out),
+            _Windows(calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
         )
         return out.read_bytes()
 

@@ -1,8 +1,9 @@
 """Where converted models go, and writing them so a reader never sees a half-written or failed model as good."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ser_edge.convert.errors import ConvertError
 from ser_edge.convert.formats import Format

@@ -1,4 +1,5 @@
 """One format from start to finish: convert, run through the device loader, judge, stamp metadata, write, re-check."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -94,9 +95,7 @@ def converted_meta(fmt: Format, job: Job, figures: Figures | None) -> ModelMeta:
         "tools": TOOLS,
     }
     meta = job.source.meta
-    return dataclasses.replace(
-        meta, version=f"{job.version}+{fmt.name}", training={**meta.training, "conversion": conversion}, model_sha256=""
-    )
+    return dataclasses.replace(meta, version=f"{job.version}+{fmt.name}", training={**meta.training, "conversion": conversion}, model_sha256="")
 
 
 def encode(fmt: Format, data: bytes, meta: ModelMeta) -> bytes:

@@ -1,4 +1,5 @@
 """Keep TensorFlow's and the converters' chatter off the terminal, so the table (or --json) is all that is printed."""
+
 from __future__ import annotations
 
 import contextlib
@@ -6,7 +7,7 @@ import io
 import os
 import sys
 import tempfile
-from typing import Iterator
+from collections.abc import Iterator
 
 TAIL_LINES = 30
 

@@ -1,9 +1,11 @@
 """The conversion report: a dict for ``conversion_report.json`` and ``--json``, and a table for people."""
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ser_edge.convert.pipeline import Job, Result, describe
 
@@ -30,8 +32,15 @@ def _row(result: Result) -> list[str]:
     if f is None:
         return [result.format, name, size, "-", "-", "-", "-", "-", status]
     return [
-        result.format, name, size, f"{f.max_abs_diff:.1e}", f"{f.window_agreement:.1%}",
-        f"{f.keras_accuracy:.1%}", f"{f.model_accuracy:.1%}", f"{f.accuracy_drop_pp:+.2f}", status,
+        result.format,
+        name,
+        size,
+        f"{f.max_abs_diff:.1e}",
+        f"{f.window_agreement:.1%}",
+        f"{f.keras_accuracy:.1%}",
+        f"{f.model_accuracy:.1%}",
+        f"{f.accuracy_drop_pp:+.2f}",
+        status,
     ]
 
 

@@ -1,4 +1,5 @@
 """Load the Keras model to convert with its metadata, turning every way it can be broken into a ConvertError."""
+
 from __future__ import annotations
 
 import zipfile

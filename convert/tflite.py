@@ -5,6 +5,7 @@ broken models with Keras 3). Full-integer int8 quantises weights and
 activations with ranges taken from real training windows, and makes the input
 and output tensors int8 too, so the device feeds quantised MFCC windows.
 """
+
 from __future__ import annotations
 
 from typing import Any

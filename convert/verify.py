@@ -4,6 +4,7 @@ The converted model itself is run by the device runtime's loader
 (``ser_edge.model.load_model``: LiteRT for .tflite, onnxruntime for .onnx), so what
 is verified is exactly what the device runs.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -51,8 +52,13 @@ def file_accuracy(probs: np.ndarray, test: WindowSet) -> float:
 
 
 def judge(
-    reference: np.ndarray, probs: np.ndarray, types: tuple[str, str], test: WindowSet,
-    quantised: bool, int8_io: bool, criteria: Criteria,
+    reference: np.ndarray,
+    probs: np.ndarray,
+    types: tuple[str, str],
+    test: WindowSet,
+    quantised: bool,
+    int8_io: bool,
+    criteria: Criteria,
 ) -> Figures:
     """Figures of ``probs`` against the Keras ``reference`` probabilities and whether they meet ``criteria``."""
     diff = np.abs(probs.astype(np.float64) - reference)
@@ -70,7 +76,16 @@ def judge(
     if int8_io and types != ("int8", "int8"):
         problems.append(f"input/output tensors are {types[0]}/{types[1]}, not int8/int8")
     return Figures(
-        windows=len(probs), files=len(test.files), max_abs_diff=float(diff.max()), mean_abs_diff=float(diff.mean()),
-        window_agreement=agreement, keras_accuracy=keras_acc, model_accuracy=model_acc, accuracy_drop_pp=drop,
-        input_dtype=types[0], output_dtype=types[1], passed=not problems, problems=problems,
+        windows=len(probs),
+        files=len(test.files),
+        max_abs_diff=float(diff.max()),
+        mean_abs_diff=float(diff.mean()),
+        window_agreement=agreement,
+        keras_accuracy=keras_acc,
+        model_accuracy=model_acc,
+        accuracy_drop_pp=drop,
+        input_dtype=types[0],
+        output_dtype=types[1],
+        passed=not problems,
+        problems=problems,
     )

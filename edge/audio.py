@@ -7,13 +7,14 @@ hour-long file read block by block go through exactly the same code. Every
 failure is an ``AudioError`` naming the file and a plain reason; libsndfile's
 own exceptions never escape.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -114,9 +115,7 @@ class Resampler:
             raise ValueError(f"sample rates must be positive, got {in_rate} -> {out_rate}")
         self.in_rate = in_rate
         self.out_rate = out_rate
-        self._stream = (
-            None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
-        )
+        self._stream = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
 
     def push(self, block: np.ndarray) -> np.ndarray:
         """Resample a float 1-D block; returns whatever output is ready (possibly empty, delayed by the filter)."""
@@ -144,9 +143,7 @@ def is_silent(samples: np.ndarray, threshold_dbfs: float = -60.0) -> bool:
     return peak < 10.0 ** (threshold_dbfs / 20.0)
 
 
-def iter_blocks(
-    path: str | os.PathLike[str], sample_rate: int = 16000, block_seconds: float = 1.0
-) -> Iterator[np.ndarray]:
+def iter_blocks(path: str | os.PathLike[str], sample_rate: int = 16000, block_seconds: float = 1.0) -> Iterator[np.ndarray]:
     """Non-empty float32 mono blocks at ``sample_rate``, reading ~``block_seconds`` of the file at a time.
 
     The file is opened and checked now (so open errors raise here); decode errors
@@ -157,9 +154,7 @@ def iter_blocks(
     return _decode(_open(path), os.fspath(path), sample_rate, block_seconds)
 
 
-def read_audio(
-    path: str | os.PathLike[str], sample_rate: int = 16000, min_duration_s: float = 0.0
-) -> Audio:
+def read_audio(path: str | os.PathLike[str], sample_rate: int = 16000, min_duration_s: float = 0.0) -> Audio:
     """Whole file as float32 mono at ``sample_rate``; ``AudioTooShort`` if under ``min_duration_s``."""
     f = _open(path)
     blocks = list(_decode(f, os.fspath(path), sample_rate, block_seconds=4.0))  # any size gives the same samples

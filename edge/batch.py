@@ -7,13 +7,14 @@ silently vanishing). Workers are spawned (not forked: the parent holds a
 model runtime's threads), load the model once each and ignore Ctrl-C, which
 the parent handles by terminating them. Results come back in input order.
 """
+
 from __future__ import annotations
 
 import multiprocessing
 import os
 import signal
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from ser_edge.model import LoadedModel, load_model
 from ser_edge.scoring import FileResult, score_file

@@ -8,6 +8,7 @@ Examples:
 Imports only the light runtime (NumPy, soundfile, soxr, LiteRT or onnxruntime):
 never TensorFlow, Keras, SciPy or librosa.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,9 @@ import contextlib
 import json
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import click
 
@@ -64,7 +66,17 @@ def main() -> None:
 @click.option("--segments", is_flag=True, help="Also show each model window of the file (2 s every 1 s with the default model).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line on stdout, errors included.")
 @click.pass_context
-def predict(ctx: click.Context, files: tuple[str, ...], examples: bool, model_path: str | None, backend: str | None, threads: int, top_k: int, segments: bool, as_json: bool) -> None:
+def predict(
+    ctx: click.Context,
+    files: tuple[str, ...],
+    examples: bool,
+    model_path: str | None,
+    backend: str | None,
+    threads: int,
+    top_k: int,
+    segments: bool,
+    as_json: bool,
+) -> None:
     """Print the emotion of each audio FILE.
 
     FILE may be WAV, FLAC, OGG, MP3 or AIFF, at any rate, mono or stereo. Each
@@ -125,12 +137,31 @@ def _result_line(result: FileResult, top_k: int) -> str:
 @click.option("-j", "--jobs", type=click.IntRange(1), help=f"Worker processes [default: all cores, {usable_cores()} here].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run: keep OUTPUT's rows, score only the files it lacks.")
 @click.option("--segments", is_flag=True, help="Also record each model window of every file (2 s every 1 s with the default model).")
-@click.option("--labels", "labels_csv", type=click.Path(exists=True, dir_okay=False), help="CSV with path,label columns (paths absolute or relative to here): the truth to compare with [default: from corpus file names].")
+@click.option(
+    "--labels",
+    "labels_csv",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV with path,label columns (paths absolute or relative to here): the truth to compare with [default: from corpus file names].",
+)
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Folder for summary.json and, with truth and matplotlib, confusion.png.")
 @model_options
 @click.option("--json", "as_json", is_flag=True, help="Print the end-of-run summary as JSON on stdout.")
 @click.pass_context
-def score(ctx: click.Context, paths: tuple[str, ...], output: str, ext: str, jobs: int | None, resume: bool, segments: bool, labels_csv: str | None, report_dir: str | None, model_path: str | None, backend: str | None, threads: int, as_json: bool) -> None:
+def score(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    output: str,
+    ext: str,
+    jobs: int | None,
+    resume: bool,
+    segments: bool,
+    labels_csv: str | None,
+    report_dir: str | None,
+    model_path: str | None,
+    backend: str | None,
+    threads: int,
+    as_json: bool,
+) -> None:
     """Score every audio file under PATHs into a CSV or JSONL file.
 
     Folders are searched recursively, files given by name are scored whatever
@@ -190,8 +221,7 @@ def score(ctx: click.Context, paths: tuple[str, ...], output: str, ext: str, job
                 advance()
     except KeyboardInterrupt:
         click.echo(
-            f"\ninterrupted: {len(outcomes)} of {len(done) + len(todo)} files are in {output}; "
-            "run the same command with --resume to score the rest",
+            f"\ninterrupted: {len(outcomes)} of {len(done) + len(todo)} files are in {output}; run the same command with --resume to score the rest",
             err=True,
         )
         ctx.exit(EXIT_INTERRUPTED)

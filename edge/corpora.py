@@ -9,15 +9,17 @@ reported in ``LoadResult.skipped`` with a reason; other files are ignored.
 Item paths are POSIX paths relative to the root given to ``load_corpora``, so
 items and split files don't depend on where the data lives.
 """
+
 from __future__ import annotations
 
 import csv
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 #: The one label set every corpus is mapped onto, in model output order.
 LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
@@ -103,23 +105,15 @@ FORMATS: Mapping[str, _Format] = {
         required={"modality": "03", "vocal_channel": "01"},  # audio-only speech
     ),
     "crema-d": _Format(
-        patterns=_pattern(
-            _IN_ANY_FOLDER
-            + r"(?P<speaker>\d{4})_(?P<sentence>[a-z]{3})_(?P<emotion>[a-z]{3})_(?P<intensity>LO|MD|HI|XX)"
-        ),
-        emotions=_same(
-            {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
-        ),
+        patterns=_pattern(_IN_ANY_FOLDER + r"(?P<speaker>\d{4})_(?P<sentence>[a-z]{3})_(?P<emotion>[a-z]{3})_(?P<intensity>LO|MD|HI|XX)"),
+        emotions=_same({"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}),
         speakers=dict.fromkeys((str(n) for n in range(1001, 1092)), None),
         folder_names=_names("crema-d", "crema", "AudioWAV"),
         demographics=_Sidecar("VideoDemographics.csv", speaker_column="ActorID", sex_column="Sex"),
     ),
     "tess": _Format(
         patterns=_pattern(_IN_ANY_FOLDER + r"(?P<speaker>[a-z]+)_(?P<word>[a-z]+)_(?P<emotion>[a-z]+)"),
-        emotions=_same(
-            {"angry": "angry", "disgust": "disgust", "fear": "fearful", "happy": "happy",
-             "neutral": "neutral", "ps": "surprised", "sad": "sad"}
-        ),
+        emotions=_same({"angry": "angry", "disgust": "disgust", "fear": "fearful", "happy": "happy", "neutral": "neutral", "ps": "surprised", "sad": "sad"}),
         speakers={"OAF": "f", "YAF": "f"},
         folder_names=_names("tess", "TESS Toronto emotional speech set data"),
         group="word",  # two speakers only: splits keep target words apart instead
@@ -130,9 +124,7 @@ FORMATS: Mapping[str, _Format] = {
             _IN_ANY_FOLDER + r"(?P<speaker>[a-z]{2})_(?P<emotion>[a-z]{1,2})(?P<sentence>\d\d)",  # flat DC_a01
             r"(?P<speaker>[a-z]{2})/(?P<emotion>[a-z]{1,2})(?P<sentence>\d\d)",  # official AudioData/DC/a01
         ),
-        emotions=_same(
-            {"a": "angry", "d": "disgust", "f": "fearful", "h": "happy", "n": "neutral", "sa": "sad", "su": "surprised"}
-        ),
+        emotions=_same({"a": "angry", "d": "disgust", "f": "fearful", "h": "happy", "n": "neutral", "sa": "sad", "su": "surprised"}),
         speakers=dict.fromkeys(("DC", "JE", "JK", "KL"), "m"),
         folder_names=_names("savee", "ALL", "AudioData"),
     ),
@@ -140,8 +132,7 @@ FORMATS: Mapping[str, _Format] = {
         # samples/EB0_anger_12: speaker code, emotion, sentence number (every speaker reads the same sentences)
         patterns=_pattern(_IN_ANY_FOLDER + r"(?P<speaker>[a-z]{2}\d)_(?P<emotion>[a-z]+)_(?P<sentence>\d+)"),
         emotions=_same(
-            {"anger": "angry", "fear": "fearful", "happiness": "happy", "neutral": "neutral",
-             "sadness": "sad", "surprised": "surprised"}  # nEMO has no disgust
+            {"anger": "angry", "fear": "fearful", "happiness": "happy", "neutral": "neutral", "sadness": "sad", "surprised": "surprised"}  # nEMO has no disgust
         ),
         speakers={},  # 9 speakers in the full corpus; codes and sexes come from data.tsv
         folder_names=_names("nemo", "nEMO-main"),
@@ -238,12 +229,7 @@ def _sexes(corpus: str, folder: Path) -> dict[str, str | None]:
 
 def _audio_files(root: Path) -> list[Path]:
     """Every audio file under root (following symlinked folders, so a corpus may be linked in), in sorted path order."""
-    files = [
-        Path(folder) / name
-        for folder, _, names in os.walk(root, followlinks=True)
-        for name in names
-        if Path(name).suffix.lower() in AUDIO_SUFFIXES
-    ]
+    files = [Path(folder) / name for folder, _, names in os.walk(root, followlinks=True) for name in names if Path(name).suffix.lower() in AUDIO_SUFFIXES]
     return sorted(files, key=lambda p: p.relative_to(root).as_posix())
 
 

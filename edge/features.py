@@ -6,13 +6,15 @@ integer-bin triangular mel filterbank, orthonormal DCT-II, sinusoidal lifter,
 log-energy in c0). One intentional difference: an empty signal gives zero
 frames, where python_speech_features invents one frame of zeros.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -88,7 +90,7 @@ class FeatureSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "FeatureSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -99,11 +101,11 @@ class FeatureSpec:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "FeatureSpec":
+    def from_json(cls, text: str) -> FeatureSpec:
         return cls.from_dict(json.loads(text))
 
     @classmethod
-    def python_speech_features(cls, numcep: int = 13, nfilt: int = 26) -> "FeatureSpec":
+    def python_speech_features(cls, numcep: int = 13, nfilt: int = 26) -> FeatureSpec:
         """The settings of ``python_speech_features.mfcc``'s defaults (rectangular window)."""
         return cls(n_mels=nfilt, n_mfcc=numcep, window="rectangular")
 

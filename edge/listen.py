@@ -1,11 +1,12 @@
 """``ser-edge listen``: continuous emotion recognition from a microphone, or a file replayed through the same engine."""
+
 from __future__ import annotations
 
 import itertools
 import json
 import sys
 import time
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import click
 
@@ -41,7 +42,9 @@ def _until(blocks: Iterable[Block], duration_s: float | None, sample_rate: int) 
 @model_options
 @click.option("--device", help="Input device name or index (see --list-devices) [default: the system default].")
 @click.option("--list-devices", is_flag=True, help="List input devices and exit.")
-@click.option("--capture-rate", type=click.IntRange(8000, 192000), help="Record at this rate and resample [default: 16 kHz if the device offers it, else its own rate].")
+@click.option(
+    "--capture-rate", type=click.IntRange(8000, 192000), help="Record at this rate and resample [default: 16 kHz if the device offers it, else its own rate]."
+)
 @click.option("--input", "input_file", type=click.Path(dir_okay=False), help="Replay this audio file instead of the microphone.")
 @click.option("--realtime/--fast", default=True, show_default=True, help="With --input: pace the file at real time, or as fast as possible.")
 @click.option("--hop", default=0.5, show_default=True, help="Seconds between results.")
@@ -50,7 +53,9 @@ def _until(blocks: Iterable[Block], duration_s: float | None, sample_rate: int) 
 @click.option("--smoothing-hops", default=3, show_default=True, help="Hops the smoothing spans.")
 @click.option("--min-confidence", default=0.35, show_default=True, help="Below this the label is 'uncertain'.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per hop on stdout, then a summary object.")
-def listen(model_path, backend, threads, device, list_devices, capture_rate, input_file, realtime, hop, duration, smoothing, smoothing_hops, min_confidence, as_json) -> None:
+def listen(
+    model_path, backend, threads, device, list_devices, capture_rate, input_file, realtime, hop, duration, smoothing, smoothing_hops, min_confidence, as_json
+) -> None:
     """Listen continuously and report the emotion every --hop seconds.
 
     Silent hops are reported as 'silence', low-confidence ones as 'uncertain'.
@@ -62,7 +67,8 @@ def listen(model_path, backend, threads, device, list_devices, capture_rate, inp
       ser-edge listen --device 2 --json        # one JSON object per hop
       ser-edge listen --input clip.wav --fast  # replay a file through the same engine
     """
-    from ser_edge.microphone import Microphone, MicrophoneError, list_devices as devices
+    from ser_edge.microphone import Microphone, MicrophoneError
+    from ser_edge.microphone import list_devices as devices
 
     if list_devices:
         try:
@@ -70,7 +76,11 @@ def listen(model_path, backend, threads, device, list_devices, capture_rate, inp
         except MicrophoneError as exc:
             raise click.ClickException(str(exc))
         for d in rows:
-            click.echo(json.dumps(d) if as_json else f"{'*' if d['default'] else ' '} {d['index']:>3}  {d['name']}  ({d['channels']} ch, {d['default_samplerate']:.0f} Hz)")
+            click.echo(
+                json.dumps(d)
+                if as_json
+                else f"{'*' if d['default'] else ' '} {d['index']:>3}  {d['name']}  ({d['channels']} ch, {d['default_samplerate']:.0f} Hz)"
+            )
         return
     model = load_or_usage_error(model_path, backend, threads)
     try:
@@ -116,7 +126,8 @@ def listen(model_path, backend, threads, device, list_devices, capture_rate, inp
         click.echo(json.dumps({"summary": summary}))
     else:
         shares = ", ".join(f"{k} {v:.0%}" for k, v in sorted(summary["shares"].items(), key=lambda kv: -kv[1]))
-        click.echo(f"listened {summary['seconds']:.1f} s, {summary['hops']} results, {summary['input_overflows']} input overflows: {shares or 'nothing'}", err=True)
+        click.echo(
+            f"listened {summary['seconds']:.1f} s, {summary['hops']} results, {summary['input_overflows']} input overflows: {shares or 'nothing'}", err=True
+        )
     if interrupted:
         sys.exit(130)
-

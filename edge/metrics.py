@@ -1,7 +1,9 @@
 """Classification figures in plain NumPy, shared by training reports, scoring summaries and benchmarks."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -5,11 +5,13 @@ happens in the reading thread. A device that can't record at the model's rate
 is opened at its own default rate and resampled (many USB microphones offer
 only 44.1 or 48 kHz).
 """
+
 from __future__ import annotations
 
 import queue
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -26,8 +28,7 @@ def _sounddevice():
         import sounddevice
     except ImportError as exc:  # also raised when the PortAudio library itself is missing
         raise MicrophoneError(
-            f"microphone input needs sounddevice and the PortAudio library: "
-            f"pip install 'ser-edge[mic]' and apt-get install libportaudio2 ({exc})"
+            f"microphone input needs sounddevice and the PortAudio library: pip install 'ser-edge[mic]' and apt-get install libportaudio2 ({exc})"
         ) from None
     return sounddevice
 
@@ -88,8 +89,12 @@ class Microphone:
         resampler = Resampler(self.capture_rate, self.sample_rate) if self.capture_rate != self.sample_rate else None
         try:
             stream = sd.InputStream(
-                device=_device_arg(self.device), channels=1, samplerate=self.capture_rate, dtype="float32",
-                blocksize=int(self.block_s * self.capture_rate), callback=self._callback,
+                device=_device_arg(self.device),
+                channels=1,
+                samplerate=self.capture_rate,
+                dtype="float32",
+                blocksize=int(self.block_s * self.capture_rate),
+                callback=self._callback,
             )
         except Exception as exc:
             raise MicrophoneError(f"could not open input device {self.device!r} at {self.capture_rate} Hz: {exc}") from None

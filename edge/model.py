@@ -12,13 +12,15 @@ batch-1 interpreter was as fast as resizing the input to the batch (0.4 ms vs
 0.5 ms per window for the width-32 int8 CNN, 1 thread; 1.8 vs 2.5 ms for 10
 windows on 2 threads) and needs no tensor reallocation.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -84,8 +86,13 @@ def load_model(path: str | os.PathLike[str], backend: str | None = None, threads
         raise ModelError(str(exc)) from None
     _check_shapes(path, meta, graph.in_shape, graph.out_shape)
     return LoadedModel(
-        path=path, meta=meta, backend=backend, threads=threads,
-        input_dtype=graph.in_dtype, output_dtype=graph.out_dtype, _run=graph.run,
+        path=path,
+        meta=meta,
+        backend=backend,
+        threads=threads,
+        input_dtype=graph.in_dtype,
+        output_dtype=graph.out_dtype,
+        _run=graph.run,
     )
 
 
@@ -105,14 +112,9 @@ def _check_shapes(path: Path, meta: ModelMeta, in_shape: tuple[Any, ...], out_sh
     """Refuse a model whose input or output does not fit its metadata's windows and labels."""
     frames, coefs = meta.window.frames, meta.features.n_mfcc
     if len(in_shape) != 3 or tuple(in_shape[1:]) != (frames, coefs):
-        raise ModelError(
-            f"{path}: input shape {tuple(in_shape)} does not fit the metadata's windows "
-            f"(batch, {frames} frames, {coefs} MFCC)"
-        )
+        raise ModelError(f"{path}: input shape {tuple(in_shape)} does not fit the metadata's windows (batch, {frames} frames, {coefs} MFCC)")
     if len(out_shape) != 2 or out_shape[1] != len(meta.labels):
-        raise ModelError(
-            f"{path}: output shape {tuple(out_shape)} does not fit the metadata's {len(meta.labels)} labels"
-        )
+        raise ModelError(f"{path}: output shape {tuple(out_shape)} does not fit the metadata's {len(meta.labels)} labels")
 
 
 @contextlib.contextmanager
@@ -165,8 +167,11 @@ def _tflite_runner(path: Path, threads: int) -> _Graph:
         return probs
 
     return _Graph(
-        run, tuple(int(d) for d in inp["shape"]), tuple(int(d) for d in out["shape"]),
-        np.dtype(inp["dtype"]).name, np.dtype(out["dtype"]).name,
+        run,
+        tuple(int(d) for d in inp["shape"]),
+        tuple(int(d) for d in out["shape"]),
+        np.dtype(inp["dtype"]).name,
+        np.dtype(out["dtype"]).name,
     )
 
 
@@ -214,8 +219,12 @@ def _onnx_runner(path: Path, threads: int) -> _Graph:
 
     embedded = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
     return _Graph(
-        run, tuple(inputs[0].shape), tuple(outputs[0].shape),
-        _onnx_dtype(inputs[0].type), _onnx_dtype(outputs[0].type), embedded,
+        run,
+        tuple(inputs[0].shape),
+        tuple(outputs[0].shape),
+        _onnx_dtype(inputs[0].type),
+        _onnx_dtype(outputs[0].type),
+        embedded,
     )
 
 
@@ -234,7 +243,5 @@ def _onnx_meta(path: Path, embedded: str | None) -> ModelMeta:
         side = read_sidecar(path)
         differ = sorted(k for k, v in meta.to_dict().items() if k != "model_sha256" and side.to_dict()[k] != v)
         if differ:
-            raise ModelError(
-                f"{path}: embedded metadata and {sidecar_path(path).name} disagree on {', '.join(differ)}"
-            )
+            raise ModelError(f"{path}: embedded metadata and {sidecar_path(path).name} disagree on {', '.join(differ)}")
     return meta

@@ -6,6 +6,7 @@ to the model bytes by SHA-256. ONNX files also hold the same JSON inside their
 ``metadata_props`` (key ``ser_edge``). The edge loader refuses a model whose
 metadata is missing, malformed or bound to other bytes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,9 +14,10 @@ import hashlib
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ser_edge.features import FeatureSpec
 from ser_edge.windows import WindowSpec
@@ -53,7 +55,7 @@ class ModelMeta:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ModelMeta":
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelMeta:
         try:
             if data["format_version"] != FORMAT_VERSION:
                 raise ModelMetaError(f"metadata format {data['format_version']} is not {FORMAT_VERSION}")
@@ -79,7 +81,7 @@ class ModelMeta:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
-    def bound_to(self, model_path: str | os.PathLike) -> "ModelMeta":
+    def bound_to(self, model_path: str | os.PathLike) -> ModelMeta:
         """A copy bound to the current bytes of ``model_path``."""
         return dataclasses.replace(self, model_sha256=file_sha256(model_path))
 

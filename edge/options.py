@@ -1,7 +1,8 @@
 """CLI options and model loading shared by the ``ser-edge`` commands that run a model."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import click
 
@@ -11,7 +12,12 @@ from ser_edge.model import BACKENDS, LoadedModel, ModelError, default_model_path
 def model_options(command: Callable) -> Callable:
     """--model, --backend and --threads, shared by the commands that run a model."""
     options = [
-        click.option("--model", "model_path", type=click.Path(dir_okay=False), help="Converted model (.tflite with its .json sidecar, or .onnx) [default: the shipped int8 model]."),
+        click.option(
+            "--model",
+            "model_path",
+            type=click.Path(dir_okay=False),
+            help="Converted model (.tflite with its .json sidecar, or .onnx) [default: the shipped int8 model].",
+        ),
         click.option("--backend", type=click.Choice(BACKENDS), help="Runtime to use [default: from the model's suffix]."),
         click.option("--threads", default=1, show_default=True, type=click.IntRange(1), help="Interpreter threads (for score: per worker process)."),
     ]

@@ -1,8 +1,9 @@
 """Plots shared by training reports and scoring summaries; matplotlib is optional and imported only here."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -11,15 +11,17 @@ asked for. A JSON line holds the same fields with the probabilities as one
 object. Silent files have label ``silence`` and empty confidence and
 probabilities.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, TextIO
 
 from ser_edge.scoring import FileResult
 
@@ -114,7 +116,7 @@ class ResultWriter:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "ResultWriter":
+    def __enter__(self) -> ResultWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -136,13 +138,10 @@ def recover(path: str | os.PathLike[str], labels: Sequence[str], segments: bool)
     expected = csv_columns(labels, segments)
     if rows[0] != expected:
         raise ValueError(
-            f"{path} has columns {','.join(rows[0])} but this run writes {','.join(expected)} "
-            "(another model or --segments setting); write to a new file"
+            f"{path} has columns {','.join(rows[0])} but this run writes {','.join(expected)} (another model or --segments setting); write to a new file"
         )
     column = {name: i for i, name in enumerate(expected)}
-    return [
-        Outcome(row[column["path"]], row[column["label"]] or None, row[column["error"]] or None) for row in rows[1:]
-    ]
+    return [Outcome(row[column["path"]], row[column["label"]] or None, row[column["error"]] or None) for row in rows[1:]]
 
 
 def _cut_partial_line(path: Path) -> None:

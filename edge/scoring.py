@@ -12,6 +12,7 @@ trained on silence, so any emotion it named would be noise). A file that
 cannot be read or turned into features, or a model failure on it, gives a
 result whose ``error`` is a plain message naming the file, not an exception.
 """
+
 from __future__ import annotations
 
 import os
@@ -83,8 +84,7 @@ def _score(path: str, model: LoadedModel, want_segments: bool) -> FileResult:
         n_windows += len(windows)
         if want_segments:
             segments += [
-                _segment(start * seconds, min(min(start + window.frames, stop) * seconds, duration), p, labels)
-                for start, p in zip(starts, window_probs)
+                _segment(start * seconds, min(min(start + window.frames, stop) * seconds, duration), p, labels) for start, p in zip(starts, window_probs)
             ]
     probs = total / n_windows
     best = int(np.argmax(probs))

@@ -4,6 +4,7 @@ They live in the repository's ``models/`` folder, which setup.cfg installs as
 the package data of ``edge.models``; a source checkout that was never
 installed finds them in ``<repo>/models`` instead.
 """
+
 from __future__ import annotations
 
 import importlib.resources

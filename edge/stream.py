@@ -8,11 +8,13 @@ rules a file is scored with (``edge.windows.clip_windows``: trim, wrap-pad,
 normalise), gated by a voice-activity test against an adaptive noise floor,
 smoothed over recent hops, and labelled 'uncertain' below a confidence floor.
 """
+
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 

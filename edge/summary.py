@@ -5,12 +5,14 @@ included); speed covers this run only. Accuracy and UAR are computed over the
 files that have a truth label among the model's labels and were scored
 (failed and silent files are counted apart, not as errors of the model).
 """
+
 from __future__ import annotations
 
 import importlib.util
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ser_edge.metrics import classification_report
 from ser_edge.model import LoadedModel
@@ -75,8 +77,7 @@ def summary_text(summary: Mapping[str, Any], result_path: str) -> str:
     truth = summary["truth"]
     if truth and truth["n"]:
         lines.append(
-            f"truth from {truth['source']}, {truth['n']} files: accuracy {truth['accuracy']:.3f}, "
-            f"UAR {truth['uar']:.3f}, macro-F1 {truth['macro_f1']:.3f}"
+            f"truth from {truth['source']}, {truth['n']} files: accuracy {truth['accuracy']:.3f}, UAR {truth['uar']:.3f}, macro-F1 {truth['macro_f1']:.3f}"
         )
         lines += _confusion_lines(truth["confusion"], truth["labels"])
     elif truth:

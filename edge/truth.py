@@ -5,11 +5,12 @@ TESS, SAVEE; ``train.corpora`` is standard library only). Paths are compared
 as absolute paths, so a labels CSV may name files relative to the current
 folder or absolutely, whichever way the result file does.
 """
+
 from __future__ import annotations
 
 import csv
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 from ser_edge.corpora import parse_name
 

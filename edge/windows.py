@@ -15,11 +15,13 @@ padded and normalised the same way everywhere. Rules:
   coefficient's mean (and variance), which also removes channel colour but
   cost about 3 points of validation UAR on unseen RAVDESS actors.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +50,7 @@ class WindowSpec:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "WindowSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> WindowSpec:
         return cls(**data)
 
 

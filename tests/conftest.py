@@ -1,4 +1,5 @@
 """Shared test fixtures: where the real corpora and the shipped model are."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Tests of edge/audio.py: formats, downmix, band-limited resampling, block reading and every error path."""
+
 from __future__ import annotations
 
 import builtins

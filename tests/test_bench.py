@@ -1,12 +1,14 @@
 """ser-bench: its pure helpers, and a whole ``--quick`` run against the shipped models and the real corpora."""
+
 from __future__ import annotations
 
 import json
 import math
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest

@@ -1,4 +1,5 @@
 """ser-convert end to end: a tiny Keras model trained here on synthetic RAVDESS-named audio, converted to every format."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,12 +14,12 @@ from click.testing import CliRunner
 
 from ser_edge.convert.cli import main
 from ser_edge.convert.data import calibration_from_split, split_files, window_set
+from ser_edge.corpora import LABELS, load_corpora
 from ser_edge.features import FeatureSpec
 from ser_edge.model import load_model
 from ser_edge.model_meta import METADATA_KEY, ModelMeta, ModelMetaError, parse_meta_json, read_sidecar, write_sidecar
-from ser_edge.windows import WindowSpec
-from ser_edge.corpora import LABELS, load_corpora
 from ser_edge.train.splits import Split, make_split, save_split
+from ser_edge.windows import WindowSpec
 
 keras = pytest.importorskip("keras")
 pytest.importorskip("onnxruntime")  # ser_edge.model runs the .onnx files through it
@@ -55,9 +56,7 @@ def _write_corpus(root: Path) -> Path:
                 (root / rel).parent.mkdir(parents=True, exist_ok=True)
                 sf.write(root / rel, _clip(label, rng), RATE, subtype="PCM_16")
                 items[rel] = "test" if actor in TEST_ACTORS else "train"
-    groups = {
-        "train": tuple(f"ravdess:{a}" for a in TRAIN_ACTORS), "validation": (), "test": tuple(f"ravdess:{a}" for a in TEST_ACTORS)
-    }
+    groups = {"train": tuple(f"ravdess:{a}" for a in TRAIN_ACTORS), "validation": (), "test": tuple(f"ravdess:{a}" for a in TEST_ACTORS)}
     split = Split(0, {"ravdess": "speaker"}, {"ravdess": groups}, {"ravdess": groups}, items, {"ravdess": "synthetic"})
     save_split(split, root / "split.json")
     return root / "split.json"
@@ -203,8 +202,7 @@ def test_other_formats_and_single_file_output(model_path, corpus, tmp_path):
 
 def test_calibration_from_audio_folder(model_path, corpus, tmp_path):
     root, _ = corpus
-    result = _convert(model_path, "--int8", "-o", tmp_path, "--data", root, "--calibration-audio", root / "ravdess" / "Actor_01",
-                      "--calibration-windows", "50")
+    result = _convert(model_path, "--int8", "-o", tmp_path, "--data", root, "--calibration-audio", root / "ravdess" / "Actor_01", "--calibration-windows", "50")
     assert result.exit_code == 0, result.output
     calibration = read_sidecar(tmp_path / "model.int8.tflite").training["conversion"]["calibration"]
     assert calibration["source"] == "audio folder Actor_01" and calibration["windows"] == 50

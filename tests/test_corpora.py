@@ -1,4 +1,5 @@
 """Corpus loaders and speaker-independent splits: real corpora under $SER_DATA, synthetic layouts in tmp_path."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,7 +13,6 @@ import soundfile as sf
 
 from ser_edge.corpora import LABELS, Item, find_corpora, load_corpora
 from ser_edge.train.splits import SPLITS, assert_speaker_independent, load_split, make_split, save_split
-
 
 # Synthetic files: path -> (corpus, speaker, label, original label, group).
 GOOD = {
@@ -55,9 +55,7 @@ NEMO_TSV = (  # nEMO's own metadata: speaker_id is space-padded in the release
     "EB0_anger_12.opus\tanger\tA.\ta\t        EB0\tfemale\t27\n"
     "KS0_happiness_3.wav\thappiness\tB.\tb\t        KS0\tmale\t23\n"
 )
-DEMOGRAPHICS = (
-    "ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,Not Hispanic\n1091,29,Female,Asian,Not Hispanic\n"
-)
+DEMOGRAPHICS = "ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,Not Hispanic\n1091,29,Female,Asian,Not Hispanic\n"
 
 
 def _write(root: Path, rel: str) -> None:
@@ -116,9 +114,7 @@ def test_synthetic_folders_and_meta(synthetic: Path) -> None:
     }
     meta = {item.path: item.meta for item in result.items}
     assert meta["RAVDESS/Actor_01/03-01-02-01-01-01-01.wav"]["sex"] == "m"
-    assert meta["RAVDESS/Actor_02/03-01-08-02-02-01-02.flac"] == {
-        "intensity": "02", "statement": "02", "repetition": "01", "sex": "f"
-    }
+    assert meta["RAVDESS/Actor_02/03-01-08-02-02-01-02.flac"] == {"intensity": "02", "statement": "02", "repetition": "01", "sex": "f"}
     assert meta["CREMA-D/AudioWAV/1001_DFA_ANG_XX.wav"] == {"sentence": "DFA", "intensity": "XX", "sex": "m"}
     assert meta["CREMA-D/AudioWAV/1091_IEO_HAP_HI.wav"]["sex"] == "f"  # from VideoDemographics.csv
     assert "sex" not in meta["CREMA-D/AudioWAV/1002_TIE_FEA_LO.wav"]  # not in the CSV
@@ -134,9 +130,7 @@ def test_nemo_without_its_tsv_still_loads(tmp_path: Path) -> None:
         _write(tmp_path, rel)
     result = load_corpora(tmp_path)
     assert result.folders == {"nemo": tmp_path / "nEMO-main"}
-    assert [(i.speaker, i.label, i.meta) for i in result.items] == [
-        ("nemo:IC0", "fearful", {"sentence": "5"}), ("nemo:MP0", "surprised", {"sentence": "7"})
-    ]
+    assert [(i.speaker, i.label, i.meta) for i in result.items] == [("nemo:IC0", "fearful", {"sentence": "5"}), ("nemo:MP0", "surprised", {"sentence": "7"})]
 
 
 def test_summary_counts(synthetic: Path) -> None:
@@ -286,9 +280,7 @@ def _item(corpus: str, speaker: str, group: str, n: int, sex: str | None) -> Ite
 def _items(savee_speakers: tuple[str, ...] = ("DC", "JE", "JK", "KL")) -> list[Item]:
     """Items shaped like the four corpora: 24 RAVDESS actors, 91 CREMA-D speakers, 2 TESS speakers x 200 words."""
     items = [_item("ravdess", f"{a:02d}", f"{a:02d}", n, "m" if a % 2 else "f") for a in range(1, 25) for n in range(3)]
-    items += [
-        _item("crema-d", str(s), str(s), n, "m" if s <= 1048 else "f") for s in range(1001, 1092) for n in range(2)
-    ]
+    items += [_item("crema-d", str(s), str(s), n, "m" if s <= 1048 else "f") for s in range(1001, 1092) for n in range(2)]
     items += [_item("tess", s, f"w{w:03d}", 0, "f") for s in ("OAF", "YAF") for w in range(200)]
     items += [_item("savee", s, s, n, "m") for s in savee_speakers for n in range(2)]
     return items

@@ -3,6 +3,7 @@
 The models are tiny Keras nets converted here (int8 TFLite, float ONNX), so the
 tests do not depend on convert/ or on a shipped model.
 """
+
 from __future__ import annotations
 
 import csv
@@ -28,6 +29,7 @@ from helpers import write
 import ser_edge.batch
 import ser_edge.cli
 from ser_edge.cli import main
+from ser_edge.corpora import LABELS
 from ser_edge.features import FeatureSpec
 from ser_edge.model import DEFAULT_MODEL, ModelError, default_model_path, load_model
 from ser_edge.model_meta import METADATA_KEY, ModelMeta, write_sidecar
@@ -36,7 +38,6 @@ from ser_edge.scoring import SILENCE, score_file
 from ser_edge.shipped import example_clips, shipped_folder
 from ser_edge.truth import path_key, truth_from_names
 from ser_edge.windows import WindowSpec, clip_window_batches, clip_windows, normalise
-from ser_edge.corpora import LABELS
 
 SPEC = FeatureSpec(n_mels=26, n_mfcc=13)
 WINDOW = WindowSpec(frames=100, hop_frames=50)  # 1 s windows every 0.5 s keep the nets tiny
@@ -421,8 +422,19 @@ def test_labels_csv_gives_accuracy_and_report(models: dict[str, Path], mixed: di
     labels_csv = tmp_path / "truth.csv"
     labels_csv.write_text("path,label\n" + "".join(f"{os.path.relpath(p)},{label}\n" for p, label in truth.items()))
     code, stdout, _ = invoke(
-        "score", mixed["root"], "-o", tmp_path / "again.csv", "--model", models["onnx"], "-j", "1",
-        "--labels", labels_csv, "--report", tmp_path / "report", "--json",
+        "score",
+        mixed["root"],
+        "-o",
+        tmp_path / "again.csv",
+        "--model",
+        models["onnx"],
+        "-j",
+        "1",
+        "--labels",
+        labels_csv,
+        "--report",
+        tmp_path / "report",
+        "--json",
     )
     figures = json.loads(stdout)["truth"]
     right = sum(rows[p]["label"] == t for p, t in truth.items() if p in good)
@@ -469,11 +481,11 @@ def test_runtime_never_imports_training_libraries(models: dict[str, Path], mixed
         import ser_edge, ser_edge.cli, ser_edge.model, ser_edge.scoring
         from click.testing import CliRunner
         runner = CliRunner()
-        for model in ({str(models['tflite'])!r}, {str(models['onnx'])!r}):
-            result = runner.invoke(ser_edge.cli.main, ["predict", {str(mixed['ravdess0'])!r}, "--model", model, "--json"])
+        for model in ({str(models["tflite"])!r}, {str(models["onnx"])!r}):
+            result = runner.invoke(ser_edge.cli.main, ["predict", {str(mixed["ravdess0"])!r}, "--model", model, "--json"])
             assert result.exit_code == 0, result.output
-        result = runner.invoke(ser_edge.cli.main, ["score", {str(mixed['root'])!r}, "-o", {str(tmp_path / 'o.csv')!r},
-                                               "--model", {str(models['tflite'])!r}, "-j", "1", "--report", {str(tmp_path / 'r')!r}])
+        result = runner.invoke(ser_edge.cli.main, ["score", {str(mixed["root"])!r}, "-o", {str(tmp_path / "o.csv")!r},
+                                               "--model", {str(models["tflite"])!r}, "-j", "1", "--report", {str(tmp_path / "r")!r}])
         assert result.exit_code == 1, result.output
         heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)
         assert not heavy, heavy

@@ -1,4 +1,5 @@
 """Tests of edge/features.py: parity with python_speech_features, streaming == batch, and input/spec properties."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -103,9 +104,7 @@ def test_shape_and_finite_for_any_length(n: int, pad_end: bool, seed: int) -> No
     assert np.isfinite(out).all()
 
 
-@pytest.mark.parametrize(
-    ("n", "padded", "unpadded"), [(0, 0, 0), (1, 1, 0), (399, 1, 0), (400, 1, 1), (401, 2, 1), (560, 2, 2), (561, 3, 2)]
-)
+@pytest.mark.parametrize(("n", "padded", "unpadded"), [(0, 0, 0), (1, 1, 0), (399, 1, 0), (400, 1, 1), (401, 2, 1), (560, 2, 2), (561, 3, 2)])
 def test_n_frames_edges(n: int, padded: int, unpadded: int) -> None:
     assert (FeatureSpec().n_frames(n), FeatureSpec(pad_end=False).n_frames(n)) == (padded, unpadded)
 

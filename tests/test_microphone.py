@@ -4,6 +4,7 @@ No mock of the input: a clip is played into the sink with `paplay` and heard by
 `ser-edge listen` through ALSA's pulse plugin and PortAudio, as a microphone
 would be. Runs whenever PulseAudio is installed; under CI (CI=true) it must run.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,18 +14,15 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from helpers import skip_or_fail
 
 from ser_edge.shipped import example_clips
 
-ENABLE = (
-    "apt-get install -y --no-install-recommends libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins "
-    "(as root; CI does this in .ci/run)"
-)
+ENABLE = "apt-get install -y --no-install-recommends libportaudio2 pulseaudio pulseaudio-utils libasound2-plugins (as root; CI does this in .ci/run)"
 
 
 def _need(tool: str) -> None:
@@ -41,9 +39,20 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     env = {**os.environ, "PULSE_RUNTIME_PATH": str(runtime), "XDG_RUNTIME_DIR": str(runtime), "HOME": str(runtime)}
     env.pop("PULSE_SERVER", None)
     started = subprocess.run(
-        ["pulseaudio", "-n", "--daemonize=yes", "--exit-idle-time=-1", "--disallow-exit", "--use-pid-file=yes",
-         "--load=module-native-protocol-unix", "--load=module-null-sink sink_name=vsink"],
-        env=env, capture_output=True, text=True, timeout=30,
+        [
+            "pulseaudio",
+            "-n",
+            "--daemonize=yes",
+            "--exit-idle-time=-1",
+            "--disallow-exit",
+            "--use-pid-file=yes",
+            "--load=module-native-protocol-unix",
+            "--load=module-null-sink sink_name=vsink",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert started.returncode == 0, started.stderr
     try:
@@ -60,7 +69,9 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 
 def _most_confident_example(env: dict[str, str]) -> tuple[Path, str]:
     """The example clip `ser-edge predict` is surest about, and its label: a fair clip to compare the two paths on."""
-    out = subprocess.run([sys.executable, "-m", "ser_edge", "predict", "--json", *map(str, example_clips())], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "ser_edge", "predict", "--json", *map(str, example_clips())], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     best = max((json.loads(line) for line in out.stdout.splitlines()), key=lambda row: row["confidence"])
     return Path(best["path"]), best["label"]
@@ -71,7 +82,10 @@ def test_listen_hears_a_clip_played_into_the_sink(pulse: dict[str, str], capture
     clip, expected = _most_confident_example(pulse)
     listen = subprocess.Popen(
         [sys.executable, "-m", "ser_edge", "listen", "--json", "--duration", "9", "--smoothing", "none", "--min-confidence", "0", *capture],
-        env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=pulse,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         # Opening the input stream can take a couple of seconds: play only once it says it is listening.

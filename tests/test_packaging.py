@@ -1,4 +1,5 @@
 """The built wheel installs one package, ``ser_edge``, carrying the shipped models: `ser-edge predict --examples` works from it."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,10 @@ def test_wheel_ships_models_and_runs_outside_the_checkout(tmp_path: Path) -> Non
         shutil.copy2(REPO / name, source / name)
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(source)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert build.returncode == 0, build.stderr
     wheel = next((tmp_path / "dist").glob("ser_edge-*.whl"))
@@ -35,7 +39,9 @@ def test_wheel_ships_models_and_runs_outside_the_checkout(tmp_path: Path) -> Non
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)], check=True, timeout=300)
     env = {**os.environ, "PYTHONPATH": str(target)}
-    run = subprocess.run([sys.executable, "-m", "ser_edge", "predict", "--examples", "--json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "ser_edge", "predict", "--examples", "--json"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
     assert run.returncode == 0, run.stderr
     rows = [json.loads(line) for line in run.stdout.splitlines()]
     assert len(rows) == 7 and all(row["path"].startswith(str(target)) for row in rows)

@@ -5,6 +5,7 @@ these tests. Under CI (CI=true) it always runs: the script installs its tools
 itself, and anything missing is a failure. Elsewhere it skips unless it runs as
 root with qemu-user-static, binfmt-support and mmdebstrap installed.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,12 @@ def test_core_install_on_emulated_pi4() -> None:
                 " qemu-user-static binfmt-support mmdebstrap`, or with CI=true, where it installs them itself"
             )
     result = subprocess.run(
-        ["bash", str(SCRIPT)], env={**os.environ, "VENV": sys.prefix},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=1200,
+        ["bash", str(SCRIPT)],
+        env={**os.environ, "VENV": sys.prefix},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=1200,
     )
     print(result.stdout)  # the comparison, shown by pytest -s or on failure
     if result.returncode:

@@ -1,4 +1,5 @@
 """Streaming engine and `ser-edge listen --input`: the shipped model through real LiteRT, files replayed as a stream."""
+
 from __future__ import annotations
 
 import json
@@ -148,7 +149,9 @@ def test_listen_ctrl_c_stops_cleanly_with_a_summary() -> None:
     """SIGINT during a real-time replay: partial results stay on stdout, a summary follows, exit status 130."""
     listen = subprocess.Popen(
         [sys.executable, "-m", "ser_edge", "listen", "--input", str(example_clips()[3]), "--realtime", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     first = listen.stdout.readline()  # the first hop: interrupt only once listen is producing results
     assert first, listen.stderr.read()

@@ -1,4 +1,5 @@
 """Training: augmentation, calibration and metrics helpers, and a short end-to-end `ser-train` run on real clips."""
+
 from __future__ import annotations
 
 import csv
@@ -193,12 +194,38 @@ def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
     from ser_edge.train.cli import main
 
     out = tmp_path / "run"
-    args = ["train", "--data", str(ser_data), "--out", str(out), "--cache", str(tmp_path / "cache"),
-            "--epochs", "6", "--limit", "80", "--copies", "1", "--width", "16", "--patience", "50"]
+    args = [
+        "train",
+        "--data",
+        str(ser_data),
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--epochs",
+        "6",
+        "--limit",
+        "80",
+        "--copies",
+        "1",
+        "--width",
+        "16",
+        "--patience",
+        "50",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    for name in ("model.keras", "model.keras.json", "split.json", "training_curves.png", "report_test.json", "report_test.md",
-                 "report_test_confusion.png", "report_validation.json", "history.csv"):
+    for name in (
+        "model.keras",
+        "model.keras.json",
+        "split.json",
+        "training_curves.png",
+        "report_test.json",
+        "report_test.md",
+        "report_test_confusion.png",
+        "report_validation.json",
+        "history.csv",
+    ):
         assert (out / name).is_file(), name
     assert any((out / "tensorboard").rglob("events.out.tfevents*"))
     with open(out / "history.csv") as f:
@@ -213,9 +240,21 @@ def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
     split = json.loads((out / "split.json").read_text())
     assert split["seed"] == 0
 
-    evaluated = CliRunner().invoke(main, ["evaluate", str(out / "model.keras"), "--data", str(ser_data),
-                                          "--split", str(out / "split.json"), "--out", str(tmp_path / "eval"),
-                                          "--cache", str(tmp_path / "cache")])
+    evaluated = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            str(out / "model.keras"),
+            "--data",
+            str(ser_data),
+            "--split",
+            str(out / "split.json"),
+            "--out",
+            str(tmp_path / "eval"),
+            "--cache",
+            str(tmp_path / "cache"),
+        ],
+    )
     assert evaluated.exit_code == 0, evaluated.output
     again = json.loads((tmp_path / "eval" / "report_test.json").read_text())
     assert again["n"] == sum(1 for item in split["items"] if item["split"] == "test")  # the whole test split
@@ -240,8 +279,15 @@ def test_comparison_table_lists_every_counted_cell_per_recipe() -> None:
     from ser_edge.train.generalise import comparison
 
     cell = lambda row, kind, corpus, uar: {"row": row, "kind": kind, "corpus": corpus, "uar": uar, "collapse": 0.5}
-    a = {"criterion": 0.5, "cells": [cell("in-corpus", "in-corpus", "ravdess", 0.6), cell("without tess", "loco", "tess", 0.4),
-                                     cell("in-corpus", "in-corpus (speaker-dependent)", "tess", 0.99), cell("in-corpus", "loco", "savee", 0.2)]}
+    a = {
+        "criterion": 0.5,
+        "cells": [
+            cell("in-corpus", "in-corpus", "ravdess", 0.6),
+            cell("without tess", "loco", "tess", 0.4),
+            cell("in-corpus", "in-corpus (speaker-dependent)", "tess", 0.99),
+            cell("in-corpus", "loco", "savee", 0.2),
+        ],
+    }
     b = {"criterion": 0.3, "cells": [cell("in-corpus", "in-corpus", "ravdess", 0.3)]}
     table = comparison({"a": a, "b": b}).splitlines()
     assert table[0] == "| recipe | in ravdess | LOCO tess | LOCO savee | criterion |"
@@ -276,8 +322,29 @@ def test_generalise_command_writes_the_matrix(ser_data: Path, tmp_path: Path) ->
     from ser_edge.train.cli import main
 
     out = tmp_path / "gen"
-    args = ["generalise", "--data", str(ser_data), "--out", str(out), "--cache", str(tmp_path / "cache"), "--epochs", "1",
-            "--limit", "8", "--copies", "1", "--width", "8", "--min-train-items", "20", "--augment", "channel", "--balance", "corpus"]
+    args = [
+        "generalise",
+        "--data",
+        str(ser_data),
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--epochs",
+        "1",
+        "--limit",
+        "8",
+        "--copies",
+        "1",
+        "--width",
+        "8",
+        "--min-train-items",
+        "20",
+        "--augment",
+        "channel",
+        "--balance",
+        "corpus",
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "generalise.json").read_text())

@@ -6,6 +6,7 @@ with a probability each, the recording-channel changes of ``train.channel``:
 reverberation, microphone EQ, band-limiting, telephone band, clipping and a
 lossy codec); masks are drawn afresh for every window in every epoch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,15 +5,16 @@ runs) of one audio file, clean or augmented copy k, keyed by the file's content
 hash, the feature spec and the augmentation settings. Re-running training with
 the same settings reads the cache instead of recomputing.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 

@@ -5,10 +5,11 @@ perturbed float32 clip of the same length (reverberation keeps the length
 too: its tail is cut), so they chain freely. Pure NumPy and soxr, plus
 soundfile for the codec round trip. Training side only.
 """
+
 from __future__ import annotations
 
 import io
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import soundfile as sf
@@ -27,12 +28,12 @@ def _filter(x: np.ndarray, sample_rate: int, response: Callable[[np.ndarray], np
     return np.fft.irfft(np.fft.rfft(x.astype(np.float64), size) * response(freqs), size)[: x.size].astype(np.float32)
 
 
-def random_eq(x: np.ndarray, sample_rate: int, rng: np.random.Generator, *, tilt_db: float = 6.0,
-              peaks: int = 3, peak_db: float = 8.0) -> np.ndarray:
+def random_eq(x: np.ndarray, sample_rate: int, rng: np.random.Generator, *, tilt_db: float = 6.0, peaks: int = 3, peak_db: float = 8.0) -> np.ndarray:
     """Microphone colour: a spectral tilt of up to +-``tilt_db`` per octave around 1 kHz, plus a few broad peaks/dips."""
     tilt = rng.uniform(-tilt_db, tilt_db)
-    bumps = [(rng.uniform(np.log2(0.15), np.log2(6.0)), rng.uniform(0.3, 1.5), rng.uniform(-peak_db, peak_db))
-             for _ in range(int(rng.integers(0, peaks + 1)))]  # (centre, width in octaves re 1 kHz, gain dB)
+    bumps = [
+        (rng.uniform(np.log2(0.15), np.log2(6.0)), rng.uniform(0.3, 1.5), rng.uniform(-peak_db, peak_db)) for _ in range(int(rng.integers(0, peaks + 1)))
+    ]  # (centre, width in octaves re 1 kHz, gain dB)
 
     def response(freqs: np.ndarray) -> np.ndarray:
         octaves = np.log2(np.maximum(freqs, 50.0) / 1000.0)
@@ -47,6 +48,7 @@ def random_eq(x: np.ndarray, sample_rate: int, rng: np.random.Generator, *, tilt
 
 def band_limit(x: np.ndarray, sample_rate: int, *, low_hz: float, high_hz: float, order: int = 4) -> np.ndarray:
     """Butterworth-shaped (magnitude only) high-pass at ``low_hz`` and low-pass at ``high_hz``."""
+
     def response(freqs: np.ndarray) -> np.ndarray:
         f = np.maximum(freqs, 1e-3)
         return 1 / np.sqrt(1 + (low_hz / f) ** (2 * order)) / np.sqrt(1 + (f / high_hz) ** (2 * order))
@@ -98,8 +100,9 @@ def reverberate(x: np.ndarray, impulse: np.ndarray) -> np.ndarray:
     return (y * (rms_in / rms_out if rms_out > 0 else 1.0)).astype(np.float32)
 
 
-def random_reverb(x: np.ndarray, sample_rate: int, rng: np.random.Generator, *,
-                  rt60_s: tuple[float, float] = (0.15, 0.9), direct_ratio_db: tuple[float, float] = (-3.0, 12.0)) -> np.ndarray:
+def random_reverb(
+    x: np.ndarray, sample_rate: int, rng: np.random.Generator, *, rt60_s: tuple[float, float] = (0.15, 0.9), direct_ratio_db: tuple[float, float] = (-3.0, 12.0)
+) -> np.ndarray:
     """A random room: RT60 and direct-to-reverberant ratio drawn uniformly from the ranges."""
     impulse = reverb_impulse(sample_rate, rng, rt60_s=rng.uniform(*rt60_s), direct_ratio_db=rng.uniform(*direct_ratio_db))
     return reverberate(x, impulse)

@@ -5,24 +5,26 @@ Examples:
     ser-train train --data ../shared/data --out runs/default
     ser-train evaluate runs/default/model.keras --data ../shared/data --split runs/default/split.json
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import click
 import numpy as np
 
+from ser_edge.corpora import LABELS, Item, load_corpora
 from ser_edge.features import FeatureSpec
 from ser_edge.metrics import expected_calibration_error
 from ser_edge.model_meta import ModelMeta, read_sidecar, write_json_atomic, write_sidecar
-from ser_edge.windows import WindowSpec
+from ser_edge.plots import save_confusion_plot
 from ser_edge.train.augment import AugmentConfig, preset
-from ser_edge.corpora import LABELS, Item, load_corpora
 from ser_edge.train.data import clip_set
 from ser_edge.train.fit import (
     BALANCES,
@@ -36,9 +38,9 @@ from ser_edge.train.fit import (
     softmax,
     train_model,
 )
-from ser_edge.plots import save_confusion_plot
 from ser_edge.train.report import markdown_summary
 from ser_edge.train.splits import load_split, make_split, save_split
+from ser_edge.windows import WindowSpec
 
 DATA_ENV = "SER_DATA"
 #: Model file name inside a training output folder.
@@ -85,7 +87,9 @@ def _write_report(report: dict[str, Any], out_dir: Path, stem: str) -> None:
     (out_dir / f"{stem}.md").write_text(markdown_summary(report))
     save_confusion_plot(report["confusion"], report["labels"], f"{report.get('split', '')}: all corpora", out_dir / f"{stem}_confusion.png")
     head = report["headline"]
-    save_confusion_plot(head["confusion"], report["labels"], f"{report.get('split', '')}: headline ({', '.join(head['corpora'])})", out_dir / f"{stem}_confusion_headline.png")
+    save_confusion_plot(
+        head["confusion"], report["labels"], f"{report.get('split', '')}: headline ({', '.join(head['corpora'])})", out_dir / f"{stem}_confusion_headline.png"
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -96,7 +100,14 @@ def main() -> None:
 def _training_options(command):
     """The data, model, feature and schedule options shared by `train` and `crossval`."""
     options = [
-        click.option("--data", "data_root", envvar=DATA_ENV, required=True, type=click.Path(exists=True, file_okay=False), help=f"Root holding the corpora (or ${DATA_ENV})."),
+        click.option(
+            "--data",
+            "data_root",
+            envvar=DATA_ENV,
+            required=True,
+            type=click.Path(exists=True, file_okay=False),
+            help=f"Root holding the corpora (or ${DATA_ENV}).",
+        ),
         click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder."),
         click.option("--corpus", "corpora", multiple=True, help="Only these corpora (ravdess, crema-d, tess, savee, nemo); default all found."),
         click.option("--split", "split_file", type=click.Path(exists=True, dir_okay=False), help="Reuse a split file instead of making one."),
@@ -114,7 +125,9 @@ def _training_options(command):
         click.option("--n-mels", default=80, show_default=True),
         click.option("--n-mfcc", default=60, show_default=True),
         click.option("--window-s", default=2.0, show_default=True, help="Model input window in seconds."),
-        click.option("--norm", default="gain", show_default=True, type=click.Choice(["none", "gain", "cmn", "cmvn"]), help="Per-window normalisation (edge.windows)."),
+        click.option(
+            "--norm", default="gain", show_default=True, type=click.Choice(["none", "gain", "cmn", "cmvn"]), help="Per-window normalisation (edge.windows)."
+        ),
         click.option("--patience", default=15, show_default=True, help="Early-stopping patience in epochs."),
         click.option("--cache", "cache_dir", default=None, help="Feature cache folder [default: OUT/../cache]."),
     ]
@@ -125,10 +138,21 @@ def _training_options(command):
 
 def _recipe_options(command):
     """Options of the generalisation work (issue 12): channel augmentation and per-corpus class balance."""
-    command = click.option("--augment", "augment_preset", default="basic", show_default=True, type=click.Choice(["basic", "channel"]),
-                           help="Waveform augmentation: basic (noise, gain, speed, shift) or channel (plus reverb, EQ, band limits, telephone, clipping, codec).")(command)
-    return click.option("--balance", default="class", show_default=True, type=click.Choice(list(BALANCES)),
-                        help="Loss weights: by class over all clips, or by corpus and then class within it.")(command)
+    command = click.option(
+        "--augment",
+        "augment_preset",
+        default="basic",
+        show_default=True,
+        type=click.Choice(["basic", "channel"]),
+        help="Waveform augmentation: basic (noise, gain, speed, shift) or channel (plus reverb, EQ, band limits, telephone, clipping, codec).",
+    )(command)
+    return click.option(
+        "--balance",
+        default="class",
+        show_default=True,
+        type=click.Choice(list(BALANCES)),
+        help="Loss weights: by class over all clips, or by corpus and then class within it.",
+    )(command)
 
 
 def _with_recipe(cfg: TrainConfig, opts: dict[str, Any]) -> TrainConfig:
@@ -140,14 +164,26 @@ def _config(opts: dict[str, Any]) -> TrainConfig:
     """TrainConfig from the shared options."""
     rate = FeatureSpec().sample_rate
     spec = FeatureSpec(
-        win_length=int(round(opts["frame_ms"] * rate / 1000)), n_fft=opts["n_fft"], n_mels=opts["n_mels"], n_mfcc=opts["n_mfcc"],
-        lifter=0, log_floor=1e-10,
+        win_length=int(round(opts["frame_ms"] * rate / 1000)),
+        n_fft=opts["n_fft"],
+        n_mels=opts["n_mels"],
+        n_mfcc=opts["n_mfcc"],
+        lifter=0,
+        log_floor=1e-10,
     )
     window = WindowSpec(frames=int(round(opts["window_s"] * spec.frames_per_second)), hop_frames=int(round(spec.frames_per_second)), norm=opts["norm"])
     return TrainConfig(
-        arch=opts["arch"], width=opts["width"], dropout=opts["dropout"], mixup=opts["mixup"], epochs=opts["epochs"],
-        batch_size=opts["batch_size"], learning_rate=opts["learning_rate"], patience=opts["patience"],
-        features=spec, window=window, augment=AugmentConfig(copies=opts["copies"]),
+        arch=opts["arch"],
+        width=opts["width"],
+        dropout=opts["dropout"],
+        mixup=opts["mixup"],
+        epochs=opts["epochs"],
+        batch_size=opts["batch_size"],
+        learning_rate=opts["learning_rate"],
+        patience=opts["patience"],
+        features=spec,
+        window=window,
+        augment=AugmentConfig(copies=opts["copies"]),
     )
 
 
@@ -193,7 +229,11 @@ def train(limit: int, **opts) -> None:
     model_path = out / MODEL_NAME
     shipped.save(model_path)
     meta = ModelMeta(
-        labels=LABELS, features=spec, window=window, temperature=temperature, version=f"{cfg.arch}-{window.frames / spec.frames_per_second:g}s",
+        labels=LABELS,
+        features=spec,
+        window=window,
+        temperature=temperature,
+        version=f"{cfg.arch}-{window.frames / spec.frames_per_second:g}s",
         training={
             "config": cfg.to_dict(),
             "epochs_run": len(history["loss"]),
@@ -212,7 +252,9 @@ def train(limit: int, **opts) -> None:
         report.update(model=MODEL_NAME, split=name, calibration={"temperature": temperature, "ece_before": ece_before, "ece_after": report["ece"]})
         _write_report(report, out, f"report_{name}")
         head = report["headline"]
-        _log(f"{name}: headline ({', '.join(head['corpora'])}) accuracy {head['accuracy']:.3f} UAR {head['uar']:.3f} macro-F1 {head['macro_f1']:.3f}; ECE {ece_before:.3f} -> {report['ece']:.3f}")
+        _log(
+            f"{name}: headline ({', '.join(head['corpora'])}) accuracy {head['accuracy']:.3f} UAR {head['uar']:.3f} macro-F1 {head['macro_f1']:.3f}; ECE {ece_before:.3f} -> {report['ece']:.3f}"
+        )
     click.echo(str(model_path))
 
 

@@ -1,8 +1,10 @@
 """Speaker-fold cross-validation: a steadier basis for choosing settings than one small validation split."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,8 +25,15 @@ def speaker_folds(items: Sequence[Item], split: Split, corpus: str, folds: int) 
 
 
 def crossvalidate(
-    items: Sequence[Item], split: Split, root: str, cfg: TrainConfig, cache: Path, out: Path,
-    folds: int, corpus: str, log: Callable[[str], None],
+    items: Sequence[Item],
+    split: Split,
+    root: str,
+    cfg: TrainConfig,
+    cache: Path,
+    out: Path,
+    folds: int,
+    corpus: str,
+    log: Callable[[str], None],
 ) -> dict[str, Any]:
     """Train once per fold (validating on the fold's speakers); best validation clip UAR per fold and their mean."""
     train_pool = [i for i in items if split.items[i.path] != "test"]
@@ -35,7 +44,10 @@ def crossvalidate(
         _, history = train_model(
             clip_set(fold_train, root, cfg.features, cache, cfg.augment, cfg.seed),
             clip_set(fold_val, root, cfg.features, cache),
-            LABELS, cfg, out / f"fold{k}", log,
+            LABELS,
+            cfg,
+            out / f"fold{k}",
+            log,
         )
         scores.append(float(max(history["val_clip_uar"])))
         log(f"fold {k} ({', '.join(sorted(held))}): best validation UAR {scores[-1]:.3f}")

@@ -1,16 +1,17 @@
 """From corpus items and a split to the feature sets training and evaluation use."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
+from ser_edge.corpora import LABELS, Item
 from ser_edge.features import FeatureSpec
 from ser_edge.train.augment import AugmentConfig
 from ser_edge.train.cache import cached_features
-from ser_edge.corpora import LABELS, Item
 from ser_edge.train.fit import ClipSet
 
 

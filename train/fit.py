@@ -4,21 +4,23 @@ The window rules (trim, crop/pad, normalise) are ``edge.windows``'s, the ones
 the device applies; evaluation scores every window of a clip and averages the
 probabilities, exactly as ``ser-edge`` does.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from ser_edge.corpora import GROUPED_BY
 from ser_edge.features import FeatureSpec
 from ser_edge.metrics import classification_report, expected_calibration_error
-from ser_edge.windows import WindowSpec, clip_windows, fit_length, normalise, trim
 from ser_edge.train.augment import AugmentConfig, spec_augment
-from ser_edge.corpora import GROUPED_BY
+from ser_edge.windows import WindowSpec, clip_windows, fit_length, normalise, trim
 
 Log = Callable[[str], None]
 
@@ -144,6 +146,7 @@ def clip_probabilities(window_probs: np.ndarray, owner: np.ndarray, n_clips: int
 
 def fit_temperature(window_logits: np.ndarray, owner: np.ndarray, labels: np.ndarray) -> float:
     """Temperature minimising the validation clips' negative log-likelihood (grid, then refine)."""
+
     def nll(t: float) -> float:
         p = clip_probabilities(softmax(window_logits, t), owner, len(labels))
         return float(-np.mean(np.log(np.maximum(p[np.arange(len(labels)), labels], 1e-12))))

@@ -18,11 +18,13 @@ sets differ: nEMO has no disgust), the share of the most-predicted class
 and LOCO cells. Validation (early stopping, temperature) always comes from the
 training corpora's validation splits, never from a test corpus.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -80,8 +82,15 @@ def plan(items: Sequence[Item], split: Split, *, min_train_items: int = MIN_TRAI
     rows = [Row("in-corpus", None, _of(items, trainable, split, "train"), _of(items, trainable, split, "validation"), tuple(cells))]
     for corpus in trainable:
         others = [c for c in trainable if c != corpus]
-        rows.append(Row(f"without {corpus}", corpus, _of(items, others, split, "train"), _of(items, others, split, "validation"),
-                        (Cell("loco", corpus, _of(items, [corpus])),)))
+        rows.append(
+            Row(
+                f"without {corpus}",
+                corpus,
+                _of(items, others, split, "train"),
+                _of(items, others, split, "validation"),
+                (Cell("loco", corpus, _of(items, [corpus])),),
+            )
+        )
     return rows
 
 
@@ -122,7 +131,13 @@ def _temperature(model, clips: ClipSet, cfg: TrainConfig) -> float:
 
 
 def run_matrix(
-    rows: Sequence[Row], *, root: str, cfg: TrainConfig, cache: Path, out: Path, log: Callable[[str], None] = print,
+    rows: Sequence[Row],
+    *,
+    root: str,
+    cfg: TrainConfig,
+    cache: Path,
+    out: Path,
+    log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train every row's model and score its cells; the report (config, rows, cells, criterion) as a dict."""
     cells: list[dict[str, Any]] = []
@@ -134,17 +149,32 @@ def run_matrix(
         val_set = clip_set(row.validation, root, cfg.features, cache)
         model, history = train_model(train_set, val_set, LABELS, cfg, folder, log)
         temperature = _temperature(model, val_set, cfg)
-        runs.append({"row": row.name, "held_out": row.held_out, "train_clips": len(row.train),
-                     "train_corpora": sorted({i.corpus for i in row.train}), "epochs_run": len(history["loss"]),
-                     "best_val_clip_uar": float(max(history["val_clip_uar"])), "temperature": temperature})
+        runs.append(
+            {
+                "row": row.name,
+                "held_out": row.held_out,
+                "train_clips": len(row.train),
+                "train_corpora": sorted({i.corpus for i in row.train}),
+                "epochs_run": len(history["loss"]),
+                "best_val_clip_uar": float(max(history["val_clip_uar"])),
+                "temperature": temperature,
+            }
+        )
         for cell in row.cells:
             clips = clip_set(cell.items, root, cfg.features, cache)
             scores = cell_scores(_clip_probs(model, clips, cfg, temperature), clips.labels)
             cells.append({"row": row.name, "kind": cell.kind, "corpus": cell.corpus, **scores})
-            log(f"  {cell.kind} {cell.corpus}: {scores['n']} clips, accuracy {scores['accuracy']:.3f} UAR {scores['uar']:.3f} "
-                f"collapse {scores['collapse']:.2f} ({scores['most_predicted']})")
-    return {"config": cfg.to_dict(), "rows": runs, "cells": cells, "criterion": criterion(cells),
-            "criterion_definition": "mean UAR over the in-corpus (speaker-independent) and LOCO cells"}
+            log(
+                f"  {cell.kind} {cell.corpus}: {scores['n']} clips, accuracy {scores['accuracy']:.3f} UAR {scores['uar']:.3f} "
+                f"collapse {scores['collapse']:.2f} ({scores['most_predicted']})"
+            )
+    return {
+        "config": cfg.to_dict(),
+        "rows": runs,
+        "cells": cells,
+        "criterion": criterion(cells),
+        "criterion_definition": "mean UAR over the in-corpus (speaker-independent) and LOCO cells",
+    }
 
 
 def markdown(report: Mapping[str, Any], *, title: str = "Generalisation report") -> str:
@@ -158,13 +188,16 @@ def markdown(report: Mapping[str, Any], *, title: str = "Generalisation report")
         "|---|---|---|---:|---:|---:|---:|---|---:|",
     ]
     for c in report["cells"]:
-        lines.append(f"| {c['row']} | {c['kind']} | {c['corpus']} | {c['n']} | {c['accuracy']:.3f} | {c['uar']:.3f} | "
-                     f"{c['collapse']:.2f} | {c['most_predicted']} | {c['ece']:.3f} |")
+        lines.append(
+            f"| {c['row']} | {c['kind']} | {c['corpus']} | {c['n']} | {c['accuracy']:.3f} | {c['uar']:.3f} | "
+            f"{c['collapse']:.2f} | {c['most_predicted']} | {c['ece']:.3f} |"
+        )
     lines += ["", f"**Criterion ({report['criterion_definition']}): {report['criterion']:.3f}**", ""]
     lines += ["| row | train corpora | train clips | epochs | best val UAR | T |", "|---|---|---:|---:|---:|---:|"]
     for r in report["rows"]:
-        lines.append(f"| {r['row']} | {', '.join(r['train_corpora'])} | {r['train_clips']} | {r['epochs_run']} | "
-                     f"{r['best_val_clip_uar']:.3f} | {r['temperature']:.2f} |")
+        lines.append(
+            f"| {r['row']} | {', '.join(r['train_corpora'])} | {r['train_clips']} | {r['epochs_run']} | {r['best_val_clip_uar']:.3f} | {r['temperature']:.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

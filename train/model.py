@@ -4,9 +4,10 @@ Conv, batch norm (folded into the conv at conversion), ReLU, pooling and dense
 layers quantise cleanly to full-integer int8. Each builder keeps well under the
 300k-parameter budget a Raspberry Pi model should have.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 from keras import layers

@@ -1,7 +1,9 @@
 """Evaluation report as a markdown summary (the confusion plot is ``ser_edge.plots``, shared with scoring)."""
+
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 def _row(name: str, rep: Mapping[str, Any]) -> str:

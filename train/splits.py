@@ -13,15 +13,16 @@ single SAVEE speaker all to train (one speaker can't give a speaker-independent
 figure). Corpus rules are not hard-coded here: they follow from
 ``GROUPED_BY`` and from how many groups a corpus has.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import random
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from ser_edge.corpora import CORPORA, GROUPED_BY, Item
 
@@ -95,9 +96,7 @@ def _both_sexes(quota: Mapping[str, int], sizes: Mapping[str, int]) -> dict[str,
     return {key: max(n, 1) if sizes[key] >= 3 else n for key, n in quota.items()}
 
 
-def _assign(
-    corpus: str, items: Sequence[Item], seed: int, fractions: Mapping[str, float], fixed: Mapping[str, Iterable[str]]
-) -> tuple[dict[str, str], bool]:
+def _assign(corpus: str, items: Sequence[Item], seed: int, fractions: Mapping[str, float], fixed: Mapping[str, Iterable[str]]) -> tuple[dict[str, str], bool]:
     """Group -> split for one corpus, and whether it was stratified by sex."""
     sexes = _group_sexes(items)
     stratified = all(sexes.values())
@@ -120,9 +119,7 @@ def _assign(
     return assigned, stratified
 
 
-def _note(
-    corpus: str, by: str, groups: Mapping[str, tuple[str, ...]], all_speakers: Iterable[str], stratified: bool
-) -> str:
+def _note(corpus: str, by: str, groups: Mapping[str, tuple[str, ...]], all_speakers: Iterable[str], stratified: bool) -> str:
     """How a corpus was split, in words, for the split file and the report."""
     counts = "/".join(str(len(groups[name])) for name in SPLITS)
     speakers = sorted(all_speakers)
@@ -133,13 +130,8 @@ def _note(
             "scores are speaker-dependent: report them apart, never in the headline"
         )
     if not groups["validation"] and not groups["test"]:
-        return (
-            f"only {len(speakers)} speaker(s) ({', '.join(speakers)}): all in train; "
-            "too few speakers to give a speaker-independent figure"
-        )
-    return f"split by speaker, {counts} speakers (train/validation/test), no speaker in two splits" + (
-        ", stratified by sex" if stratified else ""
-    )
+        return f"only {len(speakers)} speaker(s) ({', '.join(speakers)}): all in train; too few speakers to give a speaker-independent figure"
+    return f"split by speaker, {counts} speakers (train/validation/test), no speaker in two splits" + (", stratified by sex" if stratified else "")
 
 
 def make_split(
@@ -164,14 +156,9 @@ def make_split(
         raise ValueError(f"fixed names corpora without items: {sorted(set(fixed) - set(by_corpus))}")
     groups, speakers, notes, paths = {}, {}, {}, {}
     for corpus, corpus_items in by_corpus.items():
-        assigned, stratified = _assign(
-            corpus, corpus_items, seed, {"test": test, "validation": validation}, fixed.get(corpus, {})
-        )
+        assigned, stratified = _assign(corpus, corpus_items, seed, {"test": test, "validation": validation}, fixed.get(corpus, {}))
         groups[corpus] = {name: tuple(sorted(g for g, s in assigned.items() if s == name)) for name in SPLITS}
-        speakers[corpus] = {
-            name: tuple(sorted({item.speaker for item in corpus_items if assigned[item.group] == name}))
-            for name in SPLITS
-        }
+        speakers[corpus] = {name: tuple(sorted({item.speaker for item in corpus_items if assigned[item.group] == name})) for name in SPLITS}
         by = GROUPED_BY[corpus]
         notes[corpus] = _note(corpus, by, groups[corpus], {item.speaker for item in corpus_items}, stratified)
         if fixed.get(corpus):

@@ -9,13 +9,15 @@ those of any other (float) model may differ by at most 1e-5 per number. Labels
 and every other string must be equal. Prints one line per output file, then
 every difference; exits 1 on any difference.
 """
+
 from __future__ import annotations
 
 import csv
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 FLOAT_ATOL = 1e-5
 # LiteRT's optimised int8 kernels on aarch64 can round an intermediate value one step apart from its

@@ -8,6 +8,7 @@ XNNPACK. compare.py checks that both sides agree: the same packages, and the
 same kernels (XNNPACK's int8 kernels and LiteRT's built-in ones may differ by
 one quantisation step, so a side that silently lost XNNPACK is not comparable).
 """
+
 from __future__ import annotations
 
 import json
@@ -47,12 +48,17 @@ def delegated(model: str) -> bool:
 
 
 def main() -> None:
-    print(json.dumps({
-        "machine": platform.machine(),
-        "hwcap": hwcap(),
-        "versions": {p: version(p) for p in PACKAGES},
-        "xnnpack": {os.path.basename(m): delegated(m) for m in sys.argv[1:]},
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "machine": platform.machine(),
+                "hwcap": hwcap(),
+                "versions": {p: version(p) for p in PACKAGES},
+                "xnnpack": {os.path.basename(m): delegated(m) for m in sys.argv[1:]},
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":
