@@ -1,8 +1,10 @@
-"""Loaders for the acted emotion corpora (RAVDESS, CREMA-D, TESS, SAVEE) in their native layouts.
+"""Loaders for the acted emotion corpora (RAVDESS, CREMA-D, TESS, SAVEE, nEMO) in their native layouts.
 
-Everything is parsed from path names; no audio is opened. Each corpus is one
-row of ``NAMINGS`` (name patterns, code tables, speakers), so the four corpora
-share one parser. Audio files (``ser_edge.files.AUDIO_SUFFIXES``) whose names don't parse are
+Everything is parsed from path names (plus a corpus's own metadata sidecar for
+speaker sexes: CREMA-D's ``VideoDemographics.csv``, nEMO's ``data.tsv``); no
+audio is opened. Each corpus is one row of ``NAMINGS`` (name patterns, code
+tables, speakers), so the corpora share one parser. Audio files
+(``ser_edge.files.AUDIO_SUFFIXES``) whose names don't parse are
 reported in ``LoadResult.skipped`` with a reason; other files are ignored.
 Item paths are POSIX paths relative to the root given to ``load_corpora``, so
 items and split files don't depend on where the data lives.
@@ -23,7 +25,7 @@ from ser_edge.files import audio_files_under
 
 #: The one label set every corpus is mapped onto, in model output order.
 LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
-CORPORA = ("ravdess", "crema-d", "tess", "savee")
+CORPORA = ("ravdess", "crema-d", "tess", "savee", "nemo")
 _IN_ANY_FOLDER = r"[^/]*/"  # pattern prefix for names that don't depend on their folder
 
 
@@ -41,6 +43,16 @@ class Item:
 
 
 @dataclass(frozen=True)
+class _Sidecar:
+    """A corpus's own metadata table naming each speaker's sex (first letter of the value: m/f)."""
+
+    name: str
+    speaker_column: str
+    sex_column: str
+    delimiter: str = ","
+
+
+@dataclass(frozen=True)
 class _Format:
     """How one corpus names its files, and what a split keeps together."""
 
@@ -51,7 +63,8 @@ class _Format:
     group: str = "speaker"  # pattern group a split keeps together
     required: Mapping[str, str] = field(default_factory=dict)  # pattern groups that must have these values
     aliases: Mapping[str, str] = field(default_factory=dict)  # non-standard speaker codes -> speaker
-    demographics: str | None = None  # sidecar CSV (ActorID, Sex columns) giving speaker sexes
+    demographics: _Sidecar | None = None  # metadata table giving speaker sexes
+    open_speakers: bool = False  # any speaker code the pattern matches is valid (corpus with unpublished speakers)
 
 
 def _pattern(*regexes: str) -> tuple[re.Pattern[str], ...]:
@@ -97,7 +110,7 @@ NAMINGS: Mapping[str, _Format] = {
         emotions=_same({"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}),
         speakers=dict.fromkeys((str(n) for n in range(1001, 1092)), None),
         folder_names=_names("crema-d", "crema", "AudioWAV"),
-        demographics="VideoDemographics.csv",
+        demographics=_Sidecar("VideoDemographics.csv", speaker_column="ActorID", sex_column="Sex"),
     ),
     "tess": _Format(
         patterns=_pattern(_IN_ANY_FOLDER + r"(?P<speaker>[a-z]+)_(?P<word>[a-z]+)_(?P<emotion>[a-z]+)"),
@@ -115,6 +128,17 @@ NAMINGS: Mapping[str, _Format] = {
         emotions=_same({"a": "angry", "d": "disgust", "f": "fearful", "h": "happy", "n": "neutral", "sa": "sad", "su": "surprised"}),
         speakers=dict.fromkeys(("DC", "JE", "JK", "KL"), "m"),
         folder_names=_names("savee", "ALL", "AudioData"),
+    ),
+    "nemo": _Format(
+        # samples/EB0_anger_12: speaker code, emotion, sentence number (every speaker reads the same sentences)
+        patterns=_pattern(_IN_ANY_FOLDER + r"(?P<speaker>[a-z]{2}\d)_(?P<emotion>[a-z]+)_(?P<sentence>\d+)"),
+        emotions=_same(
+            {"anger": "angry", "fear": "fearful", "happiness": "happy", "neutral": "neutral", "sadness": "sad", "surprised": "surprised"}  # nEMO has no disgust
+        ),
+        speakers={},  # 9 speakers in the full corpus; codes and sexes come from data.tsv
+        folder_names=_names("nemo", "nEMO-main"),
+        demographics=_Sidecar("data.tsv", speaker_column="speaker_id", sex_column="gender", delimiter="\t"),
+        open_speakers=True,
     ),
 }
 
@@ -166,12 +190,13 @@ def _parse(corpus: str, file: Path, root: Path, sexes: Mapping[str, str | None])
     if emotion is None:
         raise ValueError(f"unknown {corpus} emotion code {fields['emotion']!r}")
     alias = _lookup(fmt.aliases, fields["speaker"])
-    speaker = _lookup(sexes, fmt.aliases[alias] if alias else fields["speaker"])
+    code = fmt.aliases[alias] if alias else fields["speaker"]
+    speaker = _lookup(sexes, code) or (code.upper() if fmt.open_speakers else None)
     if speaker is None:
         raise ValueError(f"unknown {corpus} speaker {fields['speaker']!r}")
     original, label = fmt.emotions[emotion]
     meta = {key: value for key, value in fields.items() if key not in ("speaker", "emotion", *fmt.required)}
-    if sexes[speaker]:
+    if sexes.get(speaker):
         meta["sex"] = sexes[speaker]
     return Item(
         path=file.relative_to(root).as_posix(),
@@ -185,17 +210,20 @@ def _parse(corpus: str, file: Path, root: Path, sexes: Mapping[str, str | None])
 
 
 def _sexes(corpus: str, folder: Path) -> dict[str, str | None]:
-    """Speaker sexes: the format's table, completed from the corpus's demographics CSV when it is there."""
+    """Speaker sexes: the format's table, completed from the corpus's metadata sidecar when it is there."""
     fmt = NAMINGS[corpus]
     sexes = dict(fmt.speakers)
-    if fmt.demographics is None:
+    table = fmt.demographics
+    if table is None:
         return sexes
-    for sidecar in (folder / fmt.demographics, folder.parent / fmt.demographics):
+    for sidecar in (folder / table.name, folder.parent / table.name):
         if sidecar.is_file():
-            with sidecar.open(newline="") as fh:
-                for row in csv.DictReader(fh):
-                    if row["ActorID"] in sexes and row["Sex"]:
-                        sexes[row["ActorID"]] = row["Sex"][0].lower()  # "Male"/"Female"
+            with sidecar.open(newline="", encoding="utf-8") as fh:
+                for row in csv.DictReader(fh, delimiter=table.delimiter):
+                    speaker = (row.get(table.speaker_column) or "").strip()
+                    sex = (row.get(table.sex_column) or "").strip()
+                    if sex and (speaker in sexes or (fmt.open_speakers and speaker)):
+                        sexes[speaker] = sex[0].lower()  # "Male"/"female"
             break
     return sexes
 

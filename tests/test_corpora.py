@@ -28,6 +28,9 @@ GOOD = {
     "savee/DC_a01.wav": ("savee", "savee:DC", "angry", "a", "savee:DC"),
     "savee/DC_sa02.wav": ("savee", "savee:DC", "sad", "sa", "savee:DC"),
     "savee/DC_su15.WAV": ("savee", "savee:DC", "surprised", "su", "savee:DC"),
+    "nemo/samples/EB0_anger_12.opus": ("nemo", "nemo:EB0", "angry", "anger", "nemo:EB0"),
+    "nemo/samples/KS0_happiness_3.wav": ("nemo", "nemo:KS0", "happy", "happiness", "nemo:KS0"),
+    "nemo/samples/ZZ9_sadness_90.ogg": ("nemo", "nemo:ZZ9", "sad", "sadness", "nemo:ZZ9"),  # not in data.tsv
 }
 # Audio files whose names don't parse: path -> word the skip reason must contain.
 BAD = {
@@ -43,8 +46,15 @@ BAD = {
     "tess/OAF_angry/MAF_dog_angry.wav": "speaker",
     "savee/DC_x01.wav": "emotion",
     "savee/XY_a01.wav": "speaker",
+    "nemo/samples/EB0_disgust_1.opus": "emotion",  # nEMO has no disgust
+    "nemo/samples/EB0_anger.opus": "naming",
 }
 NOT_AUDIO = ("RAVDESS/README.txt", "savee/notes.md", "tess/OAF_angry/desktop.ini")
+NEMO_TSV = (  # nEMO's own metadata: speaker_id is space-padded in the release
+    "file_id\temotion\traw_text\tnormalized_text\tspeaker_id\tgender\tage\n"
+    "EB0_anger_12.opus\tanger\tA.\ta\t        EB0\tfemale\t27\n"
+    "KS0_happiness_3.wav\thappiness\tB.\tb\t        KS0\tmale\t23\n"
+)
 DEMOGRAPHICS = "ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,Not Hispanic\n1091,29,Female,Asian,Not Hispanic\n"
 
 
@@ -55,6 +65,8 @@ def _write(root: Path, rel: str) -> None:
     suffix = path.suffix.lower()
     if suffix in (".wav", ".flac"):
         sf.write(path, np.zeros(1600, dtype=np.int16), 16000, format=suffix[1:].upper())
+    elif suffix in (".ogg", ".opus"):
+        sf.write(path, np.zeros(1600, dtype=np.int16), 16000, format="OGG", subtype="OPUS" if suffix == ".opus" else "VORBIS")
     else:
         path.write_text("not audio\n")
 
@@ -65,6 +77,7 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for rel in [*GOOD, *BAD, *NOT_AUDIO]:
         _write(root, rel)
     (root / "CREMA-D" / "VideoDemographics.csv").write_text(DEMOGRAPHICS)
+    (root / "nemo" / "data.tsv").write_text(NEMO_TSV)
     return root
 
 
@@ -97,6 +110,7 @@ def test_synthetic_folders_and_meta(synthetic: Path) -> None:
         "crema-d": synthetic / "CREMA-D" / "AudioWAV",  # the deepest known-named folder holding them all
         "tess": synthetic / "tess",
         "savee": synthetic / "savee",
+        "nemo": synthetic / "nemo",
     }
     meta = {item.path: item.meta for item in result.items}
     assert meta["RAVDESS/Actor_01/03-01-02-01-01-01-01.wav"]["sex"] == "m"
@@ -106,6 +120,17 @@ def test_synthetic_folders_and_meta(synthetic: Path) -> None:
     assert "sex" not in meta["CREMA-D/AudioWAV/1002_TIE_FEA_LO.wav"]  # not in the CSV
     assert meta["tess/OAF_neutral/OA_bite_neutral.wav"]["word"] == "bite"
     assert meta["savee/DC_sa02.wav"]["sentence"] == "02"
+    assert meta["nemo/samples/EB0_anger_12.opus"] == {"sentence": "12", "sex": "f"}  # sex from data.tsv
+    assert meta["nemo/samples/KS0_happiness_3.wav"]["sex"] == "m"
+    assert "sex" not in meta["nemo/samples/ZZ9_sadness_90.ogg"]
+
+
+def test_nemo_without_its_tsv_still_loads(tmp_path: Path) -> None:
+    for rel in ("nEMO-main/samples/IC0_fear_5.opus", "nEMO-main/samples/MP0_surprised_7.opus"):
+        _write(tmp_path, rel)
+    result = load_corpora(tmp_path)
+    assert result.folders == {"nemo": tmp_path / "nEMO-main"}
+    assert [(i.speaker, i.label, i.meta) for i in result.items] == [("nemo:IC0", "fearful", {"sentence": "5"}), ("nemo:MP0", "surprised", {"sentence": "7"})]
 
 
 def test_summary_counts(synthetic: Path) -> None:
@@ -181,7 +206,7 @@ def test_real_counts(real) -> None:
     summary = real.summary()
     assert summary["skipped"] == 0
     corpora = summary["corpora"]
-    assert set(corpora) == {"ravdess", "tess", "savee"}  # CREMA-D is not in the shared data
+    assert set(corpora) == {"ravdess", "tess", "savee", "nemo"}  # CREMA-D is not in the shared data
     assert corpora["ravdess"]["items"] == 1439
     assert len(corpora["ravdess"]["speakers"]) == 24
     assert corpora["ravdess"]["speakers"]["ravdess:07"] == 59
@@ -194,6 +219,32 @@ def test_real_counts(real) -> None:
     assert corpora["savee"]["speakers"] == {"savee:DC": 120}
     assert corpora["savee"]["labels"]["neutral"] == 30
     assert len({item.group for item in real.items if item.corpus == "tess"}) == 200
+    nemo = corpora["nemo"]
+    assert nemo["items"] == 2864 and nemo["folder"] == "nemo"
+    assert set(nemo["speakers"]) == {f"nemo:{s}" for s in ("EB0", "IC0", "MK0", "KS0", "MP0", "TP0")}
+    assert nemo["speakers"]["nemo:MP0"] == 256
+    assert "disgust" not in nemo["labels"] and set(nemo["labels"]) == set(LABELS) - {"disgust"}
+    assert not any(i.speaker == "nemo:MK0" and i.label == "surprised" for i in real.items)
+
+
+def test_real_nemo_items_agree_with_its_tsv_and_decode(ser_data: Path, real) -> None:
+    """Labels parsed from nEMO file names match data.tsv, sexes come from it, and the Opus files decode at 16 kHz."""
+    import csv
+
+    from ser_edge.audio import read_audio
+
+    with open(ser_data / "nemo" / "data.tsv", newline="", encoding="utf-8") as fh:
+        rows = {row["file_id"]: row for row in csv.DictReader(fh, delimiter="\t")}
+    nemo = [item for item in real.items if item.corpus == "nemo"]
+    assert len(nemo) == len(rows)
+    for item in nemo:
+        row = rows[Path(item.path).name]
+        assert item.original_label == row["emotion"]
+        assert item.speaker == f"nemo:{row['speaker_id'].strip()}" and item.meta["sex"] == row["gender"][0]
+    for item in nemo[::700]:
+        audio = read_audio(ser_data / item.path, 16000)
+        assert audio.samples.dtype == np.float32 and 0.8 < len(audio.samples) / 16000 < 5.7
+        assert 1e-3 < float(np.sqrt(np.mean(audio.samples**2))) and np.abs(audio.samples).max() <= 1.0
 
 
 def test_real_label_examples(real) -> None:
@@ -277,6 +328,16 @@ def test_split_is_deterministic_and_round_trips(tmp_path: Path) -> None:
     assert data["corpora"]["tess"]["grouped_by"] == "word" and "note" in data
 
 
+def test_small_corpus_test_split_has_both_sexes() -> None:
+    """6 speakers (nEMO-shaped, 3 per sex): a 15% quota is one speaker; test takes one of each sex instead."""
+    items = [_item("nemo", s, s, n, sex) for s, sex in zip(("A0", "B0", "C0", "D0", "E0", "F0"), "fffmmm") for n in range(3)]
+    for seed in range(6):
+        split = make_split(items, seed=seed)
+        assert_speaker_independent(split)
+        assert _sizes(split, "nemo") == (3, 1, 2)
+        assert sorted(group[-2] in "ABC" for group in split.groups["nemo"]["test"]) == [False, True]  # one f, one m
+
+
 def test_single_savee_speaker_goes_to_train() -> None:
     split = make_split(_items(savee_speakers=("DC",)))
     assert split.groups["savee"] == {"train": ("savee:DC",), "validation": (), "test": ()}
@@ -326,3 +387,10 @@ def test_real_default_split(real) -> None:
     assert _sizes(split, "tess") == (140, 30, 30)
     assert split.groups["savee"]["train"] == ("savee:DC",)
     assert len(split.items) == len(real.items)
+    # nEMO by speaker (never by sentence: every speaker reads the same sentences), one of each sex in test
+    assert _sizes(split, "nemo") == (3, 1, 2) and split.grouped_by["nemo"] == "speaker"
+    sexes = {item.speaker: item.meta["sex"] for item in real.items if item.corpus == "nemo"}
+    assert sorted(sexes[s] for s in split.speakers["nemo"]["test"]) == ["f", "m"]
+    test_sentences = {i.meta["sentence"] for i in split.select(real.items, "test") if i.corpus == "nemo"}
+    train_sentences = {i.meta["sentence"] for i in split.select(real.items, "train") if i.corpus == "nemo"}
+    assert test_sentences <= train_sentences  # same sentences, different speakers

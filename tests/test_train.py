@@ -14,8 +14,9 @@ from helpers import sine
 from ser_edge.metrics import classification_report, expected_calibration_error
 from ser_edge.model_meta import read_sidecar
 from ser_edge.pipeline import clip_probabilities
-from ser_edge.train.augment import AugmentConfig, augment_waveform, spec_augment
-from ser_edge.train.fit import fit_temperature, mixup, softmax
+from ser_edge.train import channel
+from ser_edge.train.augment import AugmentConfig, augment_waveform, preset, spec_augment
+from ser_edge.train.fit import clip_weights, fit_temperature, mixup, softmax
 
 
 def test_augment_waveform_changes_the_clip_within_its_ranges() -> None:
@@ -29,6 +30,94 @@ def test_augment_waveform_changes_the_clip_within_its_ranges() -> None:
         assert 16000 / 1.1 - 1 <= len(out) <= 16000 / 0.9 + 0.25 * 16000 + 1
         n = min(len(out), len(clip))
         assert not np.allclose(out[:n], clip[:n])
+
+
+RATE = 16000
+
+
+def _band_db(x: np.ndarray, low: float, high: float) -> float:
+    """Mean power in dB of x's spectrum between low and high Hz."""
+    spectrum = np.abs(np.fft.rfft(x.astype(np.float64))) ** 2
+    freqs = np.fft.rfftfreq(x.size, 1 / RATE)
+    return float(10 * np.log10(spectrum[(freqs >= low) & (freqs < high)].mean()))
+
+
+def _noise(seconds: float = 1.0, seed: int = 0) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal(int(RATE * seconds))).astype(np.float32)
+
+
+def test_random_eq_changes_the_spectral_tilt_and_keeps_the_speech_band_level() -> None:
+    x = _noise()
+    tilt = lambda y: _band_db(y, 3000, 6000) - _band_db(y, 150, 400)
+    rng = np.random.default_rng(5)
+    changes, levels = [], []
+    for _ in range(30):
+        y = channel.random_eq(x, RATE, rng)
+        assert y.shape == x.shape and np.isfinite(y).all()
+        changes.append(tilt(y) - tilt(x))
+        levels.append(_band_db(y, 300, 3000) - _band_db(x, 300, 3000))
+    assert np.std(changes) > 5 and max(changes) > 5 and min(changes) < -5  # both brighter and duller microphones
+    assert np.median(np.abs(levels)) < 3
+
+
+def test_band_limit_and_telephone_remove_out_of_band_energy() -> None:
+    x = _noise()
+    low = channel.band_limit(x, RATE, low_hz=200.0, high_hz=2000.0)
+    assert _band_db(x, 4000, 8000) - _band_db(low, 4000, 8000) > 20
+    assert abs(_band_db(x, 600, 1200) - _band_db(low, 600, 1200)) < 1
+    phone = channel.telephone(x, RATE, np.random.default_rng(0))
+    assert phone.shape == x.shape and np.isfinite(phone).all()
+    assert _band_db(phone, 500, 3000) - _band_db(phone, 4200, 8000) > 30
+    assert _band_db(phone, 500, 3000) - _band_db(phone, 20, 120) > 20
+
+
+def test_reverb_lengthens_the_decay_and_keeps_level_and_length() -> None:
+    rng = np.random.default_rng(6)
+    burst = np.zeros(RATE, dtype=np.float32)
+    burst[1000:1800] = _noise(0.05)
+    impulse = channel.reverb_impulse(RATE, rng, rt60_s=0.6, direct_ratio_db=0.0)
+    energy = impulse[1:] ** 2
+    # exponential decay: the last sixth of the tail (50-60 dB down) holds far less than the first sixth
+    sixth = len(energy) // 6
+    assert 10 * np.log10(energy[:sixth].sum() / energy[-sixth:].sum()) > 40
+    wet = channel.reverberate(burst, impulse)
+    assert wet.shape == burst.shape and np.isfinite(wet).all()
+    after = slice(1800 + 1600, 1800 + 4800)  # 0.1-0.3 s after the burst ends
+    assert np.sum(burst[after] ** 2) == 0 and np.sum(wet[after] ** 2) > 0.01 * np.sum(wet**2)
+    np.testing.assert_allclose(np.sqrt(np.mean(wet**2)), np.sqrt(np.mean(burst**2)), rtol=1e-4)
+
+
+def test_hard_clip_flattens_the_requested_share_of_samples() -> None:
+    x = sine(200, RATE, 1.0, amplitude=0.5) + _noise() * 0.1
+    y = channel.hard_clip(x, fraction=0.02)
+    at_peak = np.mean(np.abs(y) >= np.abs(y).max() * (1 - 1e-5))
+    assert 0.01 < at_peak < 0.03
+    assert np.abs(y).max() == pytest.approx(np.abs(x).max(), rel=1e-5)
+
+
+def test_codec_round_trip_is_lossy_but_close() -> None:
+    x = sine(300, RATE, 1.0, amplitude=0.3) * np.hanning(RATE).astype(np.float32)
+    for subtype in ("OPUS", "VORBIS"):
+        y = channel.codec_round_trip(x, RATE, subtype=subtype, compression=0.9)
+        assert y.shape == x.shape and y.dtype == np.float32
+        assert not np.array_equal(x, y)
+        assert np.corrcoef(x, y)[0, 1] > 0.95
+
+
+def test_channel_preset_copies_stay_finite_bounded_and_differ_from_basic() -> None:
+    clip = sine(220, 16000, 1.0, amplitude=0.9)
+    basic, chan = preset("basic", copies=1), preset("channel", copies=1)
+    assert basic == AugmentConfig(copies=1) and chan.reverb > 0 and chan.codec > 0
+    differ = 0
+    for seed in range(12):
+        a = augment_waveform(clip, 16000, np.random.default_rng(seed), basic)
+        b = augment_waveform(clip, 16000, np.random.default_rng(seed), chan)
+        assert b.dtype == np.float32 and np.isfinite(b).all() and np.abs(b).max() <= 1.0
+        assert len(a) == len(b)  # the channel steps keep the length
+        differ += not np.allclose(a, b)
+    assert differ >= 10
+    with pytest.raises(ValueError):
+        preset("loud", copies=1)
 
 
 def test_spec_augment_masks_time_and_coefficients_but_never_c0() -> None:
@@ -53,6 +142,21 @@ def test_mixup_mixes_inputs_targets_and_weights_alike() -> None:
     np.testing.assert_allclose(mt.sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_allclose(mw, 1.0, rtol=1e-6)
     assert mixup(x, t, w, 0.0, rng)[0] is x
+
+
+def test_corpus_balance_gives_every_corpus_and_its_classes_equal_weight() -> None:
+    labels = np.array([0] * 60 + [1] * 20 + [0] * 5 + [2] * 15)
+    corpora = ["big"] * 80 + ["small"] * 20
+    by_class = clip_weights(labels, corpora, 3, balance="class")
+    np.testing.assert_allclose(by_class, 100 / (3 * np.bincount(labels)[labels]), rtol=1e-6)  # inverse class frequency
+    w = clip_weights(labels, corpora, 3, balance="corpus")
+    assert w.sum() == pytest.approx(len(labels))
+    big, small = np.array(corpora) == "big", np.array(corpora) == "small"
+    assert w[big].sum() == pytest.approx(w[small].sum())
+    totals = [w[(np.array(corpora) == c) & (labels == k)].sum() for c, k in (("big", 0), ("big", 1), ("small", 0), ("small", 2))]
+    np.testing.assert_allclose(totals, totals[0], rtol=1e-6)
+    with pytest.raises(ValueError):
+        clip_weights(labels, corpora, 3, balance="speaker")
 
 
 def test_temperature_fit_recovers_an_overconfident_scale() -> None:
@@ -129,8 +233,8 @@ def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
         losses = [float(row["loss"]) for row in csv.DictReader(f)]
     assert losses[-1] < losses[0]
     report = json.loads((out / "report_test.json").read_text())
-    assert 0 <= report["headline"]["uar"] <= 1 and report["headline"]["corpora"] == ["ravdess"]
-    assert set(report["per_corpus"]) <= {"ravdess", "tess", "savee"}
+    assert 0 <= report["headline"]["uar"] <= 1 and set(report["headline"]["corpora"]) == {"ravdess", "nemo"}
+    assert set(report["per_corpus"]) <= {"ravdess", "tess", "savee", "nemo"}
     assert report["calibration"]["temperature"] > 0
     meta = read_sidecar(out / "model.keras")
     assert meta.labels[0] == "neutral" and meta.window.frames == 200
@@ -155,3 +259,101 @@ def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
     assert evaluated.exit_code == 0, evaluated.output
     again = json.loads((tmp_path / "eval" / "report_test.json").read_text())
     assert again["n"] == sum(1 for item in split["items"] if item["split"] == "test")  # the whole test split
+
+
+def test_cell_scores_measure_collapse_and_uar_over_the_classes_present() -> None:
+    from ser_edge.corpora import LABELS
+    from ser_edge.train.generalise import cell_scores, criterion
+
+    truth = np.array([LABELS.index(label) for label in ("sad", "sad", "angry", "happy")])
+    probs = np.full((4, len(LABELS)), 0.01)
+    probs[:, LABELS.index("sad")] = 0.9  # everything called sad
+    scores = cell_scores(probs, truth)
+    assert scores["collapse"] == 1.0 and scores["most_predicted"] == "sad"
+    assert scores["uar"] == pytest.approx(1 / 3)  # three classes present, not seven
+    assert scores["accuracy"] == pytest.approx(0.5) and scores["classes"] == ["happy", "sad", "angry"]
+    cells = [{"kind": "loco", "uar": 0.2}, {"kind": "in-corpus", "uar": 0.6}, {"kind": "in-corpus (speaker-dependent)", "uar": 1.0}]
+    assert criterion(cells) == pytest.approx(0.4)
+
+
+def test_comparison_table_lists_every_counted_cell_per_recipe() -> None:
+    from ser_edge.train.generalise import comparison
+
+    cell = lambda row, kind, corpus, uar: {"row": row, "kind": kind, "corpus": corpus, "uar": uar, "collapse": 0.5}
+    a = {
+        "criterion": 0.5,
+        "cells": [
+            cell("in-corpus", "in-corpus", "ravdess", 0.6),
+            cell("without tess", "loco", "tess", 0.4),
+            cell("in-corpus", "in-corpus (speaker-dependent)", "tess", 0.99),
+            cell("in-corpus", "loco", "savee", 0.2),
+        ],
+    }
+    b = {"criterion": 0.3, "cells": [cell("in-corpus", "in-corpus", "ravdess", 0.3)]}
+    table = comparison({"a": a, "b": b}).splitlines()
+    assert table[0] == "| recipe | in ravdess | LOCO tess | LOCO savee | criterion |"
+    assert table[2] == "| a | 0.600 (50%) | 0.400 (50%) | 0.200 (50%) | **0.500** |"
+    assert table[3] == "| b | 0.300 (50%) | - | - | **0.300** |"
+
+
+def test_generalise_plan_keeps_each_test_corpus_out_of_its_model(ser_data: Path) -> None:
+    from ser_edge.corpora import load_corpora
+    from ser_edge.train.generalise import plan
+    from ser_edge.train.splits import make_split
+
+    items = load_corpora(ser_data).items
+    split = make_split(items, seed=0)
+    rows = plan(items, split)
+    assert [row.name for row in rows] == ["in-corpus", "without ravdess", "without tess", "without nemo"]
+    for row in rows:
+        trained = {item.corpus for item in row.train} | {item.corpus for item in row.validation}
+        assert "savee" not in trained  # 120 clips: test-only
+        assert not trained & {cell.corpus for cell in row.cells if cell.kind == "loco"}
+        assert {split.items[item.path] for item in row.train} == {"train"}
+    loco = {cell.corpus: cell for row in rows for cell in row.cells if cell.kind == "loco"}
+    assert {c: len(cell.items) for c, cell in loco.items()} == {"savee": 120, "ravdess": 1439, "tess": 2798, "nemo": 2864}
+    kinds = {cell.corpus: cell.kind for cell in rows[0].cells}
+    assert kinds == {"ravdess": "in-corpus", "nemo": "in-corpus", "tess": "in-corpus (speaker-dependent)", "savee": "loco"}
+    test_speakers = {item.speaker for cell in rows[0].cells if cell.kind == "in-corpus" for item in cell.items}
+    assert not test_speakers & {item.speaker for item in rows[0].train}
+
+
+def test_generalise_command_writes_the_matrix(ser_data: Path, tmp_path: Path) -> None:
+    """A tiny LOCO run (1 epoch, a few clips per corpus): JSON, markdown and heatmap, criterion from the cells."""
+    from ser_edge.train.cli import main
+
+    out = tmp_path / "gen"
+    args = [
+        "generalise",
+        "--data",
+        str(ser_data),
+        "--out",
+        str(out),
+        "--cache",
+        str(tmp_path / "cache"),
+        "--epochs",
+        "1",
+        "--limit",
+        "8",
+        "--copies",
+        "1",
+        "--width",
+        "8",
+        "--min-train-items",
+        "20",
+        "--augment",
+        "channel",
+        "--balance",
+        "corpus",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "generalise.json").read_text())
+    assert (out / "generalise.md").read_text().count("| loco |") == 4
+    assert (out / "generalise.png").stat().st_size > 10_000
+    assert [r["row"] for r in report["rows"]] == ["in-corpus", "without ravdess", "without tess", "without nemo"]
+    counted = [c["uar"] for c in report["cells"] if c["kind"] in ("in-corpus", "loco")]
+    assert len(counted) == 6 and report["criterion"] == pytest.approx(np.mean(counted))
+    nemo = next(c for c in report["cells"] if c["row"] == "without nemo")
+    assert "disgust" not in nemo["classes"] and 0 < nemo["collapse"] <= 1
+    assert report["config"]["balance"] == "corpus" and report["config"]["augment"]["reverb"] > 0

@@ -26,8 +26,10 @@ from ser_edge.model_meta import ModelMeta, read_sidecar, write_json_atomic, writ
 from ser_edge.pipeline import clip_probabilities
 from ser_edge.plots import save_confusion_plot
 from ser_edge.progress import progress_bar
+from ser_edge.train.augment import preset
 from ser_edge.train.clip_sets import clip_set
 from ser_edge.train.fit import (
+    BALANCES,
     ClipSet,
     TrainConfig,
     all_windows,
@@ -109,7 +111,7 @@ def _training_options(command):
     options = [
         data_option(required=True, help="Root holding the corpora"),
         click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder."),
-        click.option("--corpus", "corpora", multiple=True, help="Only these corpora (ravdess, crema-d, tess, savee); default all found."),
+        click.option("--corpus", "corpora", multiple=True, help="Only these corpora (ravdess, crema-d, tess, savee, nemo); default all found."),
         click.option("--split", "split_file", type=click.Path(exists=True, dir_okay=False), help="Reuse a split file instead of making one."),
         click.option("--seed", default=0, show_default=True, help="Seed of the split."),
         click.option("--epochs", default=SHIPPED.epochs, show_default=True),
@@ -140,6 +142,30 @@ def _training_options(command):
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _recipe_options(command):
+    """Options of the generalisation work (issue 12): channel augmentation and per-corpus class balance."""
+    command = click.option(
+        "--augment",
+        "augment_preset",
+        default="basic",
+        show_default=True,
+        type=click.Choice(["basic", "channel"]),
+        help="Waveform augmentation: basic (noise, gain, speed, shift) or channel (plus reverb, EQ, band limits, telephone, clipping, codec).",
+    )(command)
+    return click.option(
+        "--balance",
+        default="class",
+        show_default=True,
+        type=click.Choice(list(BALANCES)),
+        help="Loss weights: by class over all clips, or by corpus and then class within it.",
+    )(command)
+
+
+def _with_recipe(cfg: TrainConfig, opts: dict[str, Any]) -> TrainConfig:
+    """The config with the ``_recipe_options`` applied."""
+    return dataclasses.replace(cfg, balance=opts["balance"], augment=preset(opts["augment_preset"], copies=cfg.augment.copies))
 
 
 def _config(opts: dict[str, Any]) -> TrainConfig:
@@ -177,11 +203,12 @@ def _setup(opts: dict[str, Any]) -> tuple[Path, Path, TrainConfig, list[Item], A
     items = _load(opts["data_root"], opts["corpora"])
     split = load_split(opts["split_file"]) if opts["split_file"] else make_split(items, seed=opts["seed"])
     save_split(split, out / "split.json")
-    return out, cache, _config(opts), items, split
+    return out, cache, _with_recipe(_config(opts), opts), items, split
 
 
 @main.command()
 @_training_options
+@_recipe_options
 @click.option("--limit", default=0, help="Use at most this many clips per split (quick runs, tests).")
 def train(limit: int, **opts) -> None:
     """Train a model on the corpora under --data and write it with its split and test report to --out."""
@@ -242,6 +269,7 @@ def train(limit: int, **opts) -> None:
 
 @main.command()
 @_training_options
+@_recipe_options
 @click.option("--folds", default=4, show_default=True, help="Folds of the headline corpus's non-test speakers.")
 @click.option("--corpus-folds", "fold_corpus", default="ravdess", show_default=True, help="Corpus whose speakers are folded.")
 def crossval(folds: int, fold_corpus: str, **opts) -> None:
@@ -293,3 +321,53 @@ def evaluate(model_path, data_root, split_file, split_name, folder, out_dir, cac
     out.mkdir(parents=True, exist_ok=True)
     _write_report(report, out, f"report_{name}")
     click.echo(markdown_summary(report))
+
+
+def _limited(items: Sequence[Item], split: Any, limit: int, seed: int) -> list[Item]:
+    """At most ``limit`` items of each corpus in each split (quick runs, tests); all items when limit is 0."""
+    if not limit:
+        return list(items)
+    rng = np.random.default_rng(seed)
+    kept = []
+    for corpus in sorted({item.corpus for item in items}):
+        for name in ("train", "validation", "test"):
+            part = split.select([item for item in items if item.corpus == corpus], name)
+            kept += [part[i] for i in sorted(rng.permutation(len(part))[:limit])]
+    return kept
+
+
+@main.command()
+@_training_options
+@_recipe_options
+@click.option("--limit", default=0, help="Use at most this many clips per corpus and split (quick runs, tests).")
+@click.option("--min-train-items", default=500, show_default=True, help="Corpora with fewer clips are test-only (no LOCO row).")
+def generalise(limit: int, min_train_items: int, **opts) -> None:
+    """Leave-one-corpus-out matrix plus in-corpus speaker-independent cells; writes generalise.{json,md,png} to --out.
+
+    Trains one model per row (in-corpus, then one without each corpus of at least
+    --min-train-items clips) with the given recipe, and prints the criterion:
+    mean UAR over the in-corpus and LOCO cells.
+    """
+    from ser_edge.train.generalise import markdown, plan, run_matrix, save_heatmap
+
+    out, cache, cfg, items, split = _setup(opts)
+    rows = plan(_limited(items, split, limit, opts["seed"]), split, min_train_items=min_train_items)
+    report = run_matrix(rows, root=opts["data_root"], cfg=cfg, cache=cache, out=out, log=_log)
+    report["recipe"] = {"augment": opts["augment_preset"], "balance": opts["balance"], "norm": opts["norm"], "epochs": opts["epochs"]}
+    write_json_atomic(out / "generalise.json", report)
+    (out / "generalise.md").write_text(markdown(report, title=f"Generalisation report: {out.name}"))
+    save_heatmap(report, out / "generalise.png")
+    click.echo(json.dumps({"criterion": report["criterion"], "cells": {f"{c['row']} / {c['corpus']}": round(c["uar"], 3) for c in report["cells"]}}))
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+def compare(runs) -> None:
+    """Markdown table comparing the generalise.json reports of several `ser-train generalise` runs (folders)."""
+    from ser_edge.train.generalise import comparison
+
+    missing = [run for run in runs if not (Path(run) / "generalise.json").is_file()]
+    if missing:
+        raise click.UsageError(f"no generalise.json in {', '.join(missing)} (unfinished `ser-train generalise` run?)")
+    reports = {Path(run).name: json.loads((Path(run) / "generalise.json").read_text()) for run in runs}
+    click.echo(comparison(reports), nl=False)

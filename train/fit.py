@@ -40,6 +40,7 @@ class TrainConfig:
     label_smoothing: float = 0.05
     mixup: float = 0.0  # Beta(a, a) mixing of window pairs and their labels; 0 disables
     pool: str = "avg"  # cnn1d pooling: "avg" or "avgmax"
+    balance: str = "class"  # loss weights: "class" (over all clips) or "corpus" (every corpus and its classes alike)
     patience: int = 15
     seed: int = 1234
     features: FeatureSpec = field(default_factory=FeatureSpec)
@@ -63,8 +64,38 @@ class ClipSet:
     paths: list[str]
 
 
+BALANCES = ("class", "corpus")
+
+
+def clip_weights(labels: np.ndarray, corpora: Sequence[str], n_classes: int, *, balance: str) -> np.ndarray:
+    """Per-clip loss weights (summing to the number of clips) that balance classes, or corpora and their classes.
+
+    ``class``: N / (n_classes * clips of the class), the inverse class frequency over all corpora.
+    ``corpus``: every corpus weighs the same in total, and within it every class it has, so a big
+    corpus (TESS, nEMO) does not set the class priors the model learns.
+    """
+    labels = np.asarray(labels)
+    if balance == "class":
+        counts = np.bincount(labels, minlength=n_classes)
+        return (len(labels) / (n_classes * counts[labels])).astype(np.float32)
+    if balance != "corpus":
+        raise ValueError(f"balance must be one of {BALANCES}, not {balance!r}")
+    cells = [f"{corpus}/{label}" for corpus, label in zip(corpora, labels)]
+    cell_counts = {cell: cells.count(cell) for cell in set(cells)}
+    per_corpus = {corpus: len({c for c in cell_counts if c.startswith(f"{corpus}/")}) for corpus in set(corpora)}
+    n_corpora = len(per_corpus)
+    weights = [len(labels) / (n_corpora * per_corpus[corpus] * cell_counts[cell]) for corpus, cell in zip(corpora, cells)]
+    return np.asarray(weights, dtype=np.float32)
+
+
 def random_windows(clips: ClipSet, cfg: TrainConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One epoch of training windows: a random copy and a random crop of every clip, masked."""
+    x, order = _epoch_windows(clips, cfg, rng)
+    return x, clips.labels[order]
+
+
+def _epoch_windows(clips: ClipSet, cfg: TrainConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``random_windows``'s windows and the clip index of each row."""
     order = rng.permutation(len(clips.labels))
     out = np.empty((len(order), cfg.window.frames, cfg.features.n_mfcc), dtype=np.float32)
     for row, i in enumerate(order):
@@ -77,7 +108,7 @@ def random_windows(clips: ClipSet, cfg: TrainConfig, rng: np.random.Generator) -
             feats = np.roll(feats, int(rng.integers(len(feats))), axis=0)
         window = normalise(fit_length(feats, cfg.window.frames), cfg.window)
         out[row] = spec_augment(window, rng, cfg.augment)
-    return out, clips.labels[order]
+    return out, order
 
 
 def mixup(x: np.ndarray, targets: np.ndarray, weights: np.ndarray, alpha: float, rng: np.random.Generator):
@@ -178,8 +209,7 @@ def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainC
     model = build_network(cfg.arch, cfg.window.frames, cfg.features.n_mfcc, len(labels), width=cfg.width, dropout=cfg.dropout, **options)
     log(f"model {cfg.arch}: {model.count_params():,} parameters")
 
-    counts = np.bincount(train.labels, minlength=len(labels))
-    class_weight = {i: float(len(train.labels) / (len(labels) * c)) for i, c in enumerate(counts) if c}
+    weights = clip_weights(train.labels, train.corpora, len(labels), balance=cfg.balance)
     steps = int(np.ceil(len(train.labels) / cfg.batch_size))
     rng = np.random.default_rng(cfg.seed)
 
@@ -187,8 +217,8 @@ def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainC
 
     def epochs():
         while True:
-            x, y = random_windows(train, cfg, rng)
-            w = np.array([class_weight[int(c)] for c in y], dtype=np.float32)
+            x, order = _epoch_windows(train, cfg, rng)
+            y, w = train.labels[order], weights[order]
             x, t, w = mixup(x, eye[y], w, cfg.mixup, rng)
             for s in range(0, len(y), cfg.batch_size):
                 yield x[s : s + cfg.batch_size], t[s : s + cfg.batch_size], w[s : s + cfg.batch_size]

@@ -5,7 +5,9 @@ for TESS) are shuffled with a fixed seed and dealt out so that no group is in
 two splits, stratified by sex when every group's sex is known (RAVDESS: odd
 actors male, even female), so validation and test are gender-balanced.
 Defaults give RAVDESS 16/4/4 actors (2 male + 2 female in validation and in
-test), CREMA-D about 70/15/15 of its speakers, TESS 140/30/30 target words
+test), CREMA-D about 70/15/15 of its speakers, nEMO 3/1/2 of its 6 speakers
+(one of each sex in test, by speaker, never by sentence: every speaker reads
+the same sentences), TESS 140/30/30 target words
 (both speakers in every split: speaker-dependent, reported apart), and a
 single SAVEE speaker all to train (one speaker can't give a speaker-independent
 figure). Corpus rules are not hard-coded here: they follow from
@@ -88,6 +90,12 @@ def _fixed_groups(corpus: str, groups: set[str], fixed: Mapping[str, Iterable[st
     return forced
 
 
+def _both_sexes(quota: Mapping[str, int], sizes: Mapping[str, int]) -> dict[str, int]:
+    """A test quota with at least one group of every stratum that has three or more (a small corpus's test set
+    would otherwise be one sex: nEMO's 6 speakers give a 1-speaker quota)."""
+    return {key: max(n, 1) if sizes[key] >= 3 else n for key, n in quota.items()}
+
+
 def _assign(corpus: str, items: Sequence[Item], seed: int, fractions: Mapping[str, float], fixed: Mapping[str, Iterable[str]]) -> tuple[dict[str, str], bool]:
     """Group -> split for one corpus, and whether it was stratified by sex."""
     sexes = _group_sexes(items)
@@ -98,6 +106,8 @@ def _assign(corpus: str, items: Sequence[Item], seed: int, fractions: Mapping[st
     assigned = _fixed_groups(corpus, set(sexes), fixed)
     sizes = {key: len(groups) for key, groups in strata.items()}
     quotas = {name: _allocate(_round(len(sexes) * fraction), sizes) for name, fraction in fractions.items()}
+    if "test" in quotas and fractions["test"] > 0 and len(strata) > 1:
+        quotas["test"] = _both_sexes(quotas["test"], sizes)
     for key, groups in strata.items():
         pool = [group for group in groups if group not in assigned]
         random.Random(f"{seed}:{corpus}:{key}").shuffle(pool)

@@ -1,0 +1,243 @@
+"""Generalisation report: leave-one-corpus-out (LOCO) cells next to in-corpus speaker-independent cells.
+
+A model chosen on one corpus's validation speakers can still collapse on voices,
+languages and microphones it never heard (issue 12). This trains one model per
+row of a small matrix and scores each on what it never saw:
+
+- ``in-corpus``: trained on the train split of every training corpus, tested on
+  the test split of each corpus split by speaker (RAVDESS test actors, nEMO test
+  speakers); TESS's word split is reported but not counted (same two speakers);
+- ``loco``: for each training corpus X, trained on the train splits of the
+  others, tested on all of X;
+- ``test-only`` corpora (too small to train a LOCO row, e.g. SAVEE DC's 120
+  clips) are never trained on and are scored by the in-corpus model: a LOCO cell.
+
+Every cell has accuracy, UAR over the classes present in its test corpus (label
+sets differ: nEMO has no disgust), the share of the most-predicted class
+(collapse), and ECE. The selection criterion is the mean UAR over the in-corpus
+and LOCO cells. Validation (early stopping, temperature) always comes from the
+training corpora's validation splits, never from a test corpus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ser_edge.corpora import CORPORA, GROUPED_BY, LABELS, Item
+from ser_edge.metrics import classification_report, expected_calibration_error
+from ser_edge.pipeline import clip_probabilities
+from ser_edge.train.clip_sets import clip_set
+from ser_edge.train.fit import ClipSet, TrainConfig, all_windows, fit_temperature, softmax, train_model
+from ser_edge.train.splits import Split
+
+#: Corpora with fewer clips than this are test-only (no LOCO row of their own).
+MIN_TRAIN_ITEMS = 500
+COUNTED = ("in-corpus", "loco")  # cell kinds the criterion averages
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One score: a test corpus's clips under one row's model."""
+
+    kind: str  # "in-corpus", "loco" or "in-corpus (speaker-dependent)"
+    corpus: str
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One model to train (``train``/``validation`` clips) and the cells it is scored on."""
+
+    name: str
+    held_out: str | None  # the corpus left out, None for the in-corpus row
+    train: tuple[Item, ...]
+    validation: tuple[Item, ...]
+    cells: tuple[Cell, ...]
+
+
+def _of(items: Sequence[Item], corpora: Sequence[str], split: Split | None = None, name: str | None = None) -> tuple[Item, ...]:
+    chosen = [item for item in items if item.corpus in corpora]
+    return tuple(split.select(chosen, name) if split else chosen)
+
+
+def plan(items: Sequence[Item], split: Split, *, min_train_items: int = MIN_TRAIN_ITEMS) -> list[Row]:
+    """The rows of the matrix: the in-corpus row, then one LOCO row per corpus with at least ``min_train_items`` clips."""
+    present = sorted({item.corpus for item in items}, key=CORPORA.index)
+    sizes = {corpus: sum(item.corpus == corpus for item in items) for corpus in present}
+    trainable = [corpus for corpus, n in sizes.items() if n >= min_train_items]
+    test_only = [corpus for corpus in sizes if corpus not in trainable]
+    if len(trainable) < 2:
+        raise ValueError(f"need two corpora with >= {min_train_items} clips for a LOCO matrix, got {sizes}")
+    cells = []
+    for corpus in trainable:
+        test = _of(items, [corpus], split, "test")
+        if test:
+            kind = "in-corpus" if GROUPED_BY[corpus] == "speaker" else "in-corpus (speaker-dependent)"
+            cells.append(Cell(kind, corpus, test))
+    cells += [Cell("loco", corpus, _of(items, [corpus])) for corpus in test_only]
+    rows = [Row("in-corpus", None, _of(items, trainable, split, "train"), _of(items, trainable, split, "validation"), tuple(cells))]
+    for corpus in trainable:
+        others = [c for c in trainable if c != corpus]
+        rows.append(
+            Row(
+                f"without {corpus}",
+                corpus,
+                _of(items, others, split, "train"),
+                _of(items, others, split, "validation"),
+                (Cell("loco", corpus, _of(items, [corpus])),),
+            )
+        )
+    return rows
+
+
+def cell_scores(probs: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """Accuracy, UAR (classes present), macro-F1, collapse (share of the most-predicted class) and ECE of clip probabilities."""
+    pred = probs.argmax(axis=1)
+    rep = classification_report(truth, pred, LABELS)
+    shares = np.bincount(pred, minlength=len(LABELS)) / max(len(pred), 1)
+    return {
+        "n": rep["n"],
+        "accuracy": rep["accuracy"],
+        "uar": rep["uar"],
+        "macro_f1": rep["macro_f1"],
+        "collapse": float(shares.max()),
+        "most_predicted": LABELS[int(shares.argmax())],
+        "ece": expected_calibration_error(probs, truth),
+        "classes": [label for label in LABELS if rep["per_class"][label]["support"]],
+        "recall": {label: c["recall"] for label, c in rep["per_class"].items() if c["support"]},
+        "predicted_share": {label: float(s) for label, s in zip(LABELS, shares)},
+        "confusion": rep["confusion"],
+    }
+
+
+def criterion(cells: Sequence[Mapping[str, Any]]) -> float:
+    """The selection criterion: mean UAR over the in-corpus and LOCO cells."""
+    uars = [cell["uar"] for cell in cells if cell["kind"] in COUNTED]
+    return float(np.mean(uars)) if uars else float("nan")
+
+
+def _clip_probs(model, clips: ClipSet, cfg: TrainConfig, temperature: float = 1.0) -> np.ndarray:
+    windows, owner = all_windows(clips, cfg.window)
+    return clip_probabilities(softmax(model.predict(windows, batch_size=256, verbose=0), temperature), owner, len(clips.labels))
+
+
+def _temperature(model, clips: ClipSet, cfg: TrainConfig) -> float:
+    windows, owner = all_windows(clips, cfg.window)
+    return fit_temperature(model.predict(windows, batch_size=256, verbose=0), owner, clips.labels)
+
+
+def run_matrix(
+    rows: Sequence[Row],
+    *,
+    root: str,
+    cfg: TrainConfig,
+    cache: Path,
+    out: Path,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train every row's model and score its cells; the report (config, rows, cells, criterion) as a dict."""
+    cells: list[dict[str, Any]] = []
+    runs = []
+    for row in rows:
+        folder = out / row.name.replace(" ", "_")
+        log(f"{row.name}: train {len(row.train)} clips, validation {len(row.validation)}")
+        train_set = clip_set(row.train, root, cfg.features, cache, cfg.augment, cfg.seed)
+        val_set = clip_set(row.validation, root, cfg.features, cache)
+        model, history = train_model(train_set, val_set, LABELS, cfg, folder, log)
+        temperature = _temperature(model, val_set, cfg)
+        runs.append(
+            {
+                "row": row.name,
+                "held_out": row.held_out,
+                "train_clips": len(row.train),
+                "train_corpora": sorted({i.corpus for i in row.train}),
+                "epochs_run": len(history["loss"]),
+                "best_val_clip_uar": float(max(history["val_clip_uar"])),
+                "temperature": temperature,
+            }
+        )
+        for cell in row.cells:
+            clips = clip_set(cell.items, root, cfg.features, cache)
+            scores = cell_scores(_clip_probs(model, clips, cfg, temperature), clips.labels)
+            cells.append({"row": row.name, "kind": cell.kind, "corpus": cell.corpus, **scores})
+            log(
+                f"  {cell.kind} {cell.corpus}: {scores['n']} clips, accuracy {scores['accuracy']:.3f} UAR {scores['uar']:.3f} "
+                f"collapse {scores['collapse']:.2f} ({scores['most_predicted']})"
+            )
+    return {
+        "config": cfg.to_dict(),
+        "rows": runs,
+        "cells": cells,
+        "criterion": criterion(cells),
+        "criterion_definition": "mean UAR over the in-corpus (speaker-independent) and LOCO cells",
+    }
+
+
+def markdown(report: Mapping[str, Any], *, title: str = "Generalisation report") -> str:
+    """The report as a markdown page: one line per cell, then the criterion."""
+    lines = [
+        f"# {title}",
+        "",
+        "UAR is over the classes present in the test corpus; collapse is the share of the most-predicted class.",
+        "",
+        "| model (row) | cell | test corpus | clips | accuracy | UAR | collapse | most predicted | ECE |",
+        "|---|---|---|---:|---:|---:|---:|---|---:|",
+    ]
+    for c in report["cells"]:
+        lines.append(
+            f"| {c['row']} | {c['kind']} | {c['corpus']} | {c['n']} | {c['accuracy']:.3f} | {c['uar']:.3f} | "
+            f"{c['collapse']:.2f} | {c['most_predicted']} | {c['ece']:.3f} |"
+        )
+    lines += ["", f"**Criterion ({report['criterion_definition']}): {report['criterion']:.3f}**", ""]
+    lines += ["| row | train corpora | train clips | epochs | best val UAR | T |", "|---|---|---:|---:|---:|---:|"]
+    for r in report["rows"]:
+        lines.append(
+            f"| {r['row']} | {', '.join(r['train_corpora'])} | {r['train_clips']} | {r['epochs_run']} | {r['best_val_clip_uar']:.3f} | {r['temperature']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def save_heatmap(report: Mapping[str, Any], path: Path) -> None:
+    """Rows (models) x test corpora, coloured by UAR, each cell labelled with UAR and collapse share."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(dict.fromkeys(c["row"] for c in report["cells"]))
+    corpora = list(dict.fromkeys(c["corpus"] for c in report["cells"]))
+    uar = np.full((len(rows), len(corpora)), np.nan)
+    text = {}
+    for c in report["cells"]:
+        i, j = rows.index(c["row"]), corpora.index(c["corpus"])
+        uar[i, j] = c["uar"]
+        text[i, j] = f"{c['uar']:.2f}\n{c['kind']}\ncollapse {c['collapse']:.0%}"
+    fig, ax = plt.subplots(figsize=(1.9 * len(corpora) + 2, 1.1 * len(rows) + 1.5))
+    image = ax.imshow(np.ma.masked_invalid(uar), cmap="viridis", vmin=0, vmax=1)
+    ax.set_xticks(range(len(corpora)), corpora)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xlabel("test corpus")
+    for (i, j), label in text.items():
+        ax.text(j, i, label, ha="center", va="center", fontsize=7, color="white" if uar[i, j] < 0.6 else "black")
+    ax.set_title(f"UAR per cell; criterion {report['criterion']:.3f}")
+    fig.colorbar(image, ax=ax, label="UAR")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def comparison(reports: Mapping[str, Mapping[str, Any]]) -> str:
+    """Markdown table of several recipes' reports: one row per recipe, UAR/collapse per counted cell, the criterion."""
+    keys = list(dict.fromkeys((c["row"], c["kind"], c["corpus"]) for r in reports.values() for c in r["cells"] if c["kind"] in COUNTED))
+    head = " | ".join(f"{'in' if kind == 'in-corpus' else 'LOCO'} {corpus}" for _, kind, corpus in keys)
+    lines = [f"| recipe | {head} | criterion |", "|---|" + "---:|" * (len(keys) + 1)]
+    for name, report in reports.items():
+        found = {(c["row"], c["kind"], c["corpus"]): c for c in report["cells"]}
+        values = [f"{found[k]['uar']:.3f} ({found[k]['collapse']:.0%})" if k in found else "-" for k in keys]
+        lines.append(f"| {name} | {' | '.join(values)} | **{report['criterion']:.3f}** |")
+    return "\n".join(lines + ["", "Cells: UAR (share of the most-predicted class)."]) + "\n"
