@@ -13,6 +13,14 @@ The runtime needs NumPy, soundfile, soxr and LiteRT (or onnxruntime) only.
 
 from __future__ import annotations
 
+import os
+
+# The MFCC's small matrix products run several times slower with OpenBLAS's thread pool than on one
+# thread (3 ms vs 11-28 ms per 4 s clip measured on 2 busy cores), and score's workers would each
+# start one per core. Must precede NumPy's first import, so it is set here, before any submodule
+# (ser_edge.cli included) imports NumPy; worker processes inherit it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from importlib.metadata import PackageNotFoundError, version
 
 from ser_edge.classifier import Classifier, load

@@ -11,13 +11,6 @@ never TensorFlow, Keras, SciPy or librosa.
 
 from __future__ import annotations
 
-import os
-
-# The MFCC's small matrix products run several times slower with OpenBLAS's thread pool than on one
-# thread (3 ms vs 11-28 ms per 4 s clip measured on 2 busy cores), and score's workers would each
-# start one per core. Must precede NumPy's first import; worker processes inherit it.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
 import contextlib
 import json
 import sys
