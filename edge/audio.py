@@ -10,6 +10,7 @@ own exceptions never escape.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -272,11 +273,12 @@ def _decode(f: sf.SoundFile, path: str, sample_rate: int, block_seconds: float) 
     """Read, validate, downmix and resample an open file block by block; closes it at the end."""
     with f:
         resampler = Resampler(f.samplerate, sample_rate)
+        quiet = native_stderr_silenced if f.format == "MP3" else contextlib.nullcontext  # only libmpg123 writes to stderr
         block_frames = max(1, round(block_seconds * f.samplerate))
         frames_read = 0
         while True:
             try:
-                with native_stderr_silenced():
+                with quiet():
                     raw = f.read(block_frames, dtype="float32", always_2d=True)
             except sf.SoundFileError as e:
                 reason = f"corrupt data after {frames_read} frames ({_libsndfile_message(e)})"

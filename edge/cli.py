@@ -305,9 +305,8 @@ def _previous_rows(result_file: ResultFile, *, resume: bool, overwrite: bool, re
             rows = result_file.rows()
             if result_file.repaired_bytes:
                 click.echo(f"repaired {output}: dropped an incomplete last row ({result_file.repaired_bytes} bytes); that file is scored again", err=True)
-            kept = [o for o in rows if o.error is None] if retry_errors else rows
+            kept = result_file.drop_error_rows() if retry_errors and any(o.error for o in rows) else rows
             if len(kept) < len(rows):
-                result_file.keep_only(kept)
                 click.echo(f"--retry-errors: {len(rows) - len(kept)} error rows dropped from {output}, to be scored again", err=True)
             return kept
         if output.stat().st_size and not overwrite:

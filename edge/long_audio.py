@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ser_edge.audio import is_silent
-from ser_edge.features import FeatureSpec, StreamingMFCC
+from ser_edge.features import FeatureSpec
+from ser_edge.pipeline import mfcc_chunks
 from ser_edge.speech import VadSpec, VoiceDetector
 from ser_edge.windows import WindowSpec, clip_windows, frame_log_energy_db, normalise, window_starts
 
@@ -75,20 +76,15 @@ class _Bounds:
 
 def scan(blocks: Iterable[np.ndarray], spec: FeatureSpec, window: WindowSpec, vad: VadSpec) -> Scan:
     """The first pass: frames computed and dropped, keeping what decides the windows and the label."""
-    stream, detector, bounds = StreamingMFCC(spec), VoiceDetector(vad, spec.frames_per_second), _Bounds(window.trim_db)
+    detector, bounds = VoiceDetector(vad, spec.frames_per_second), _Bounds(window.trim_db)
     n_samples, silent, voiced = 0, True, 0
-
-    def take(frames: np.ndarray) -> None:
-        nonlocal voiced
+    for frames, block in mfcc_chunks(blocks, spec):
         levels = frame_log_energy_db(frames)
         voiced += int(detector.voiced(levels).sum()) if len(levels) else 0
         bounds.add(levels)
-
-    for block in blocks:
-        take(stream.push(block))
-        n_samples += block.size
-        silent = silent and is_silent(block)
-    take(stream.flush())
+        if block is not None:
+            n_samples += block.size
+            silent = silent and is_silent(block)
     start, stop = bounds.bounds()
     return Scan(n_samples, silent, voiced / spec.frames_per_second, start, stop)
 
@@ -106,8 +102,7 @@ def streamed_windows(blocks: Iterable[np.ndarray], spec: FeatureSpec, window: Wi
     pending_starts: list[int] = []
     buffer = np.zeros((0, spec.n_mfcc), dtype=np.float32)
     buffer_start, next_window = 0, 0  # frame index of buffer[0]; index into starts
-    stream = StreamingMFCC(spec)
-    for chunk in _chunks(blocks, stream):
+    for chunk, _ in mfcc_chunks(blocks, spec):
         buffer = np.concatenate([buffer, chunk])
         while next_window < len(starts) and starts[next_window] + window.frames <= buffer_start + len(buffer):
             s = int(starts[next_window]) - buffer_start
@@ -123,16 +118,10 @@ def streamed_windows(blocks: Iterable[np.ndarray], spec: FeatureSpec, window: Wi
         yield normalise(np.stack(pending), window), np.asarray(pending_starts)
 
 
-def _chunks(blocks: Iterable[np.ndarray], stream: StreamingMFCC) -> Iterator[np.ndarray]:
-    for block in blocks:
-        yield stream.push(block)
-    yield stream.flush()
-
-
 def _frames(blocks: Iterable[np.ndarray], spec: FeatureSpec, start: int, stop: int) -> np.ndarray:
     """Frames [start, stop) of the blocks, holding no others."""
     kept, index = [], 0
-    for chunk in _chunks(blocks, StreamingMFCC(spec)):
+    for chunk, _ in mfcc_chunks(blocks, spec):
         lo, hi = max(start - index, 0), min(stop - index, len(chunk))
         if lo < hi:
             kept.append(chunk[lo:hi])

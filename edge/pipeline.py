@@ -32,22 +32,29 @@ class Features:
     silent: bool
 
 
+def mfcc_chunks(blocks: Iterable[np.ndarray], spec: FeatureSpec) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+    """(new frames, the block they came from) for each block, then (the final padded frames, None): a streaming MFCC pass."""
+    stream = StreamingMFCC(spec)
+    for block in blocks:
+        yield stream.push(block), block
+    yield stream.flush(), None
+
+
 def features_of_blocks(blocks: Iterable[np.ndarray], spec: FeatureSpec, *, max_frames: int | None = None) -> Features | None:
     """MFCC frames of consecutive sample blocks (at ``spec.sample_rate``), identical to ``mfcc`` of their concatenation.
 
     None as soon as there are more than ``max_frames`` (the blocks are then left unread).
     """
-    stream = StreamingMFCC(spec)
     chunks, n_samples, n_frames, silent = [], 0, 0, True
-    for block in blocks:
-        chunks.append(stream.push(block))
-        n_samples += block.size
-        n_frames += len(chunks[-1])
-        silent = silent and is_silent(block)
+    for frames, block in mfcc_chunks(blocks, spec):
+        chunks.append(frames)
+        n_frames += len(frames)
+        if block is not None:
+            n_samples += block.size
+            silent = silent and is_silent(block)
         if max_frames is not None and n_frames > max_frames:
             getattr(blocks, "close", lambda: None)()  # a file's generator closes its file
             return None
-    chunks.append(stream.flush())
     return Features(np.concatenate(chunks), n_samples, silent)
 
 

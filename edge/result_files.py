@@ -125,7 +125,8 @@ class ResultFile:
         """The complete rows already in the file, after truncating an incomplete tail; ValueError if it is not ours."""
         self._file.seek(0)
         data = self._file.read()
-        good, outcomes = self._parse(data)
+        good, _, rows = self._parse(data)
+        outcomes = [outcome for outcome, _ in rows]
         if good != len(data):
             os.ftruncate(self._file.fileno(), good)
             self.repaired_bytes = len(data) - good
@@ -134,14 +135,12 @@ class ResultFile:
             raise ValueError(f"{self.path} lists {len(paths) - len(set(paths))} files more than once; write to a new file")
         return outcomes
 
-    def keep_only(self, keep: Sequence[Outcome]) -> None:
-        """Rewrite the file with only the rows of ``keep`` (for --retry-errors): a new file, fsynced, then renamed over."""
-        wanted = {o.path for o in keep}
+    def drop_error_rows(self) -> list[Outcome]:
+        """Rewrite the file without its error rows (for --retry-errors), as a new file fsynced and renamed over; the rows kept."""
         self._file.seek(0)
-        lines = self._row_texts(self._file.read())
-        head = [lines.pop(0)] if self.format == "csv" and lines else []
-        kept = [text for path, text in lines if path in wanted]
-        write_bytes_atomic(self.path, b"".join([*(t for _, t in head), *kept]))
+        _, header, rows = self._parse(self._file.read())
+        kept = [(outcome, text) for outcome, text in rows if outcome.error is None]
+        write_bytes_atomic(self.path, header + b"".join(text for _, text in kept))
         replaced = open(self.path, "ab+", buffering=0)  # noqa: SIM115
         try:
             fcntl.flock(replaced.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -150,6 +149,7 @@ class ResultFile:
             raise ResultFileBusy(f"{self.path} was taken by another ser-edge run while errors were being dropped") from None
         self._file.close()
         self._file = replaced
+        return [outcome for outcome, _ in kept]
 
     def clear(self) -> None:
         """Empty the file (for --overwrite), keeping the lock."""
@@ -177,28 +177,34 @@ class ResultFile:
         while data:
             data = data[self._file.write(data) :]
 
-    def _parse(self, data: bytes) -> tuple[int, list[Outcome]]:
-        """(bytes of complete rows at the start of ``data``, their outcomes); ValueError for another program's file."""
-        rows = self._row_texts(data)
+    def _parse(self, data: bytes) -> tuple[int, bytes, list[tuple[Outcome, bytes]]]:
+        """(bytes of complete rows at the start of ``data``, the CSV header, each complete row's outcome and text).
+
+        ValueError for another program's file.
+        """
+        texts = self._row_texts(data)
+        rows: list[tuple[Outcome, bytes]] = []
         if self.format == "jsonl":
-            outcomes = [_json_outcome(text) for _, text in rows]
-            good = next((i for i, o in enumerate(outcomes) if o is None), len(outcomes))
-            return sum(len(t) for _, t in rows[:good]), [o for o in outcomes[:good] if o is not None]
-        if not rows:
-            return 0, []
+            for text in texts:
+                outcome = _json_outcome(text)
+                if outcome is None:
+                    break  # the incomplete last row
+                rows.append((outcome, text))
+            return sum(len(t) for _, t in rows), b"", rows
+        if not texts:
+            return 0, b"", []
         expected = csv_columns(self.labels, self.segments)
         header_line = _csv_line(expected).encode(**_ENCODING)
-        if rows[0][1] != header_line:
-            if header_line.startswith(rows[0][1]) and len(rows) == 1:
-                return 0, []  # a header cut short: nothing was written after it
-            found = rows[0][1].decode(**_ENCODING).strip()
+        if texts[0] != header_line:
+            if header_line.startswith(texts[0]) and len(texts) == 1:
+                return 0, b"", []  # a header cut short: nothing was written after it
+            found = texts[0].decode(**_ENCODING).strip()
             raise ValueError(
                 f"{self.path} has columns {found} but this run writes {','.join(expected)} (another model or --segments setting); write to a new file"
             )
         column = {name: i for i, name in enumerate(expected)}
-        outcomes = []
-        size = len(rows[0][1])
-        for _, text in rows[1:]:
+        size = len(header_line)
+        for text in texts[1:]:
             try:
                 cells = next(csv.reader([text.decode(**_ENCODING)], strict=True), [])
             except csv.Error:
@@ -206,23 +212,23 @@ class ResultFile:
             if len(cells) != len(expected) or not text.endswith(b"\n"):
                 break  # the incomplete last row
             cells = [_unescape(c) for c in cells]
-            outcomes.append(Outcome(cells[column["path"]], cells[column["label"]] or None, cells[column["emotion"]] or None, cells[column["error"]] or None))
+            outcome = Outcome(cells[column["path"]], cells[column["label"]] or None, cells[column["emotion"]] or None, cells[column["error"]] or None)
+            rows.append((outcome, text))
             size += len(text)
-        return size, outcomes
+        return size, header_line, rows
 
-    def _row_texts(self, data: bytes) -> list[tuple[str, bytes]]:
-        """The file cut into rows (a CSV row may span lines inside quotes), each with its path; the last may be incomplete."""
+    def _row_texts(self, data: bytes) -> list[bytes]:
+        """The file cut into rows (a CSV row may span lines inside quotes); the last may be incomplete."""
         if self.format == "jsonl":
-            lines = data.splitlines(keepends=True)
-            return [(_json_path(line), line) for line in lines]
+            return data.splitlines(keepends=True)
         rows, text = [], b""
         for line in data.splitlines(keepends=True):
             text += line
             if text.count(b'"') % 2 == 0:  # quotes balanced: the row is complete
-                rows.append((_csv_path(text), text))
+                rows.append(text)
                 text = b""
         if text:
-            rows.append((_csv_path(text), text))
+            rows.append(text)
         return rows
 
     def close(self) -> None:
@@ -253,19 +259,6 @@ def _csv_line(row: list[Any]) -> str:
     text = io.StringIO()
     csv.writer(text, lineterminator="\n").writerow(["" if v is None else _escape(v) for v in row])
     return text.getvalue()
-
-
-def _csv_path(text: bytes) -> str:
-    try:
-        cells = next(csv.reader([text.decode(**_ENCODING)]), [""])
-    except csv.Error:  # an incomplete last row
-        return ""
-    return _unescape(cells[0]) if cells else ""
-
-
-def _json_path(line: bytes) -> str:
-    outcome = _json_outcome(line)
-    return outcome.path if outcome else ""
 
 
 def _json_outcome(line: bytes) -> Outcome | None:

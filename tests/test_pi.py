@@ -41,3 +41,18 @@ def test_core_install_on_emulated_pi4() -> None:
     print(result.stdout)  # the comparison, shown by pytest -s or on failure
     if result.returncode:
         pytest.fail(f"run_pi_check.sh failed (exit {result.returncode}); its output is above", pytrace=False)
+
+
+def test_comparison_allows_the_printed_resolution_and_no_more() -> None:
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import compare
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    # 4-decimal probabilities one rounding step apart (as CI saw) agree; three steps apart do not.
+    assert not list(compare.differences({"p": 0.8639}, {"p": 0.8638}, compare.FLOAT_ATOL, ""))
+    assert list(compare.differences({"p": 0.8639}, {"p": 0.8636}, compare.FLOAT_ATOL, ""))
+    # Unrounded numbers keep the plain tolerance; strings must be equal.
+    assert list(compare.differences({"p": 0.123456789}, {"p": 0.123476789}, compare.FLOAT_ATOL, ""))
+    assert list(compare.differences({"label": "sad"}, {"label": "happy"}, compare.FLOAT_ATOL, ""))
+    assert compare.printed_resolution(-23.4) == pytest.approx(0.1)

@@ -190,32 +190,20 @@ def test_classification_report_figures() -> None:
     assert rep["per_class"]["b"]["precision"] == pytest.approx(2 / 3)
 
 
-def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
-    """A few epochs on a small real slice: loss falls, every artefact is written, reports and metadata parse."""
+def _ser_train(command: str, ser_data: Path, out: Path, *, epochs: int, limit: int, width: int, extra: tuple[str, ...] = ()) -> None:
+    """Run a short ``ser-train COMMAND`` on a slice of the real corpora (one augmented copy, cache beside OUT)."""
     from ser_edge.train.cli import main
 
-    out = tmp_path / "run"
-    args = [
-        "train",
-        "--data",
-        str(ser_data),
-        "--out",
-        str(out),
-        "--cache",
-        str(tmp_path / "cache"),
-        "--epochs",
-        "6",
-        "--limit",
-        "80",
-        "--copies",
-        "1",
-        "--width",
-        "16",
-        "--patience",
-        "50",
-    ]
+    options = {"--data": ser_data, "--out": out, "--cache": out.parent / "cache", "--epochs": epochs, "--limit": limit, "--copies": 1, "--width": width}
+    args = [command, *(str(part) for pair in options.items() for part in pair), *extra]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
+
+
+def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
+    """A few epochs on a small real slice: loss falls, every artefact is written, reports and metadata parse."""
+    out = tmp_path / "run"
+    _ser_train("train", ser_data, out, epochs=6, limit=80, width=16, extra=("--patience", "50"))
     for name in (
         "model.keras",
         "model.keras.json",
@@ -240,6 +228,8 @@ def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
     assert meta.labels[0] == "neutral" and meta.window.frames == 200
     split = json.loads((out / "split.json").read_text())
     assert split["seed"] == 0
+
+    from ser_edge.train.cli import main
 
     evaluated = CliRunner().invoke(
         main,
@@ -320,34 +310,9 @@ def test_generalise_plan_keeps_each_test_corpus_out_of_its_model(ser_data: Path)
 
 def test_generalise_command_writes_the_matrix(ser_data: Path, tmp_path: Path) -> None:
     """A tiny LOCO run (1 epoch, a few clips per corpus): JSON, markdown and heatmap, criterion from the cells."""
-    from ser_edge.train.cli import main
-
     out = tmp_path / "gen"
-    args = [
-        "generalise",
-        "--data",
-        str(ser_data),
-        "--out",
-        str(out),
-        "--cache",
-        str(tmp_path / "cache"),
-        "--epochs",
-        "1",
-        "--limit",
-        "8",
-        "--copies",
-        "1",
-        "--width",
-        "8",
-        "--min-train-items",
-        "20",
-        "--augment",
-        "channel",
-        "--balance",
-        "corpus",
-    ]
-    result = CliRunner().invoke(main, args)
-    assert result.exit_code == 0, result.output
+    extra = ("--min-train-items", "20", "--augment", "channel", "--balance", "corpus")
+    _ser_train("generalise", ser_data, out, epochs=1, limit=8, width=8, extra=extra)
     report = json.loads((out / "generalise.json").read_text())
     assert (out / "generalise.md").read_text().count("| loco |") == 4
     assert (out / "generalise.png").stat().st_size > 10_000

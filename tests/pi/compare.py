@@ -5,8 +5,10 @@ Usage: python compare.py HOST_DIR PI_DIR
 Each side's folder holds probe.json (see probe.py) and one folder per model
 with the outputs of tests/pi/commands.sh. Outputs of a model whose file name
 contains "int8" must be identical (the same int8 arithmetic on both CPUs);
-those of any other (float) model may differ by at most 1e-5 per number. Labels
-and every other string must be equal. Prints one line per output file, then
+those of any other (float) model may differ by at most 1e-5 per number. Both
+allowances are on top of the resolution the numbers were printed at (a true
+difference of 1e-7 can print as 0.8639 against 0.8638). Labels and every other
+string must be equal. Prints one line per output file, then
 every difference; exits 1 on any difference.
 """
 
@@ -16,6 +18,7 @@ import csv
 import json
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ FLOAT_ATOL = 1e-5
 # x86 (and reference) kernels (README.md, "Known difference"): int8 probabilities must agree to within
 # one output quantisation step, labels exactly. Most outputs are bit-identical; the report shows the max.
 INT8_STEP = 1 / 256  # the quantisation step of an int8 softmax output
-INT8_ATOL = INT8_STEP + 1e-4  # 1e-4: the outputs are printed rounded to 4 decimals
+INT8_ATOL = INT8_STEP
 IGNORED_KEYS = {"wall_seconds"}  # timings: emulated ones mean nothing
 # Features qemu's cortex-a72 model reports (a Pi 4's BCM2711 lacks aes, pmull, sha1, sha2; nothing
 # ser-edge runs uses them). More than this means qemu emulated a newer CPU, e.g. its default "max".
@@ -58,10 +61,16 @@ def differences(host: Any, pi: Any, atol: float, where: str) -> Iterator[tuple[s
             name = (h.get("path") or h.get("t_end")) if isinstance(h, dict) else None
             yield from differences(h, p, atol, f"{where} [{name if name is not None else i}]")
     elif _is_number(host) and _is_number(pi):
-        if abs(host - pi) > atol:
+        if abs(host - pi) > atol + max(printed_resolution(host), printed_resolution(pi)):
             yield where, host, pi, abs(host - pi)
     elif host != pi:
         yield where, host, pi, float("inf")
+
+
+def printed_resolution(value: float) -> float:
+    """One unit in the last printed digit: 1e-4 for 0.8639, 0.1 for -23.4, 1 for 7."""
+    exponent = Decimal(repr(value)).as_tuple().exponent
+    return 10.0 ** min(0, int(exponent))
 
 
 def _is_number(value: Any) -> bool:
@@ -116,7 +125,7 @@ def main() -> int:
         host, pi = records(host_dir / rel), records(pi_dir / rel)
         found = list(differences(host, pi, atol, str(rel)))
         status = "DIFFERENT" if found else "same"
-        print(f"{rel}: {len(host)} records, {status} (max |difference| {max_difference(host, pi):.3g}, allowed {atol:g})")
+        print(f"{rel}: {len(host)} records, {status} (max |difference| {max_difference(host, pi):.3g}, allowed {atol:g} + print resolution)")
         problems += [f"{where}: host {h!r}, Pi {p!r}" for where, h, p, _ in found]
 
     for problem in problems:
