@@ -262,6 +262,10 @@ def test_cell_scores_measure_collapse_and_uar_over_the_classes_present() -> None
     assert scores["collapse"] == 1.0 and scores["most_predicted"] == "sad"
     assert scores["uar"] == pytest.approx(1 / 3)  # three classes present, not seven
     assert scores["accuracy"] == pytest.approx(0.5) and scores["classes"] == ["happy", "sad", "angry"]
+    probs[3] = 1 / len(LABELS)  # one clip with no preference: under every floor but 0
+    floors = {row["floor"]: row for row in cell_scores(probs, truth)["selective"]}
+    assert floors[0.0]["coverage"] == 1.0 and floors[0.0]["accuracy"] == pytest.approx(0.5)
+    assert floors[0.3]["coverage"] == pytest.approx(0.75) and floors[0.3]["accuracy"] == pytest.approx(2 / 3)
     cells = [{"kind": "loco", "uar": 0.2}, {"kind": "in-corpus", "uar": 0.6}, {"kind": "in-corpus (speaker-dependent)", "uar": 1.0}]
     assert criterion(cells) == pytest.approx(0.4)
 

@@ -117,7 +117,22 @@ def cell_scores(probs: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
         "recall": {label: c["recall"] for label, c in rep["per_class"].items() if c["support"]},
         "predicted_share": {label: float(s) for label, s in zip(LABELS, shares)},
         "confusion": rep["confusion"],
+        "selective": selective(probs, truth),
     }
+
+
+#: Confidence floors the ``uncertain`` rule could use, for the coverage/accuracy trade-off of each cell.
+FLOORS = (0.0, 0.3, 0.35, 0.4, 0.5, 0.6)
+
+
+def selective(probs: np.ndarray, truth: np.ndarray) -> list[dict[str, float]]:
+    """For each floor in ``FLOORS``: the share of clips whose top probability reaches it (coverage) and their accuracy."""
+    top, right = probs.max(axis=1), probs.argmax(axis=1) == truth
+    out = []
+    for floor in FLOORS:
+        kept = top >= floor
+        out.append({"floor": floor, "coverage": float(kept.mean()), "accuracy": float(right[kept].mean()) if kept.any() else float("nan")})
+    return out
 
 
 def criterion(cells: Sequence[Mapping[str, Any]], key: str | None = None) -> float:
