@@ -19,7 +19,7 @@ import numpy as np
 
 from ser_edge.adaptation import SpeakerStats
 from ser_edge.decision import DecisionSpec
-from ser_edge.model import LoadedModel, load_model, shipped_model_path
+from ser_edge.model import LoadedModel, load_model, shipped_adaptive_model_path, shipped_model_path
 from ser_edge.model_meta import ModelMeta
 from ser_edge.scoring import Result, score_file, score_signal
 from ser_edge.stream import StreamConfig, StreamEngine
@@ -128,10 +128,13 @@ class Classifier:
             raise ValueError(f"{self.path.name} was not trained for speaker adaptation (its window norm is {self.meta.window.norm!r}, not 'speaker')")
 
 
-def load(model: str | os.PathLike[str] | None = None, *, backend: str | None = None, threads: int = 1) -> Classifier:
+def load(model: str | os.PathLike[str] | None = None, *, backend: str | None = None, threads: int = 1, adaptive: bool = False) -> Classifier:
     """Load a converted model (None: the shipped int8 model of ``backend``, "tflite" unless told); ModelError if unusable.
 
     ``backend`` is "tflite" (LiteRT) or "onnx" (onnxruntime); for a given file it defaults to the file's suffix.
+    ``adaptive`` (with no ``model``): the shipped model trained for speaker adaptation instead.
     """
+    if model is None and adaptive:
+        model = shipped_adaptive_model_path()
     path = Path(model) if model is not None else shipped_model_path(backend or "tflite")
     return Classifier(load_model(path, backend, threads))

@@ -207,8 +207,8 @@ def score(
 
     With --speaker-from or --speakers, every file of a speaker is first read
     once to measure that voice (at least 5 s of speech), and its files are then
-    normalised by it (speaker adaptation; files of unknown speakers are scored
-    as they come).
+    normalised by it (speaker adaptation, with the shipped adaptive model unless
+    --model names another; files of unknown speakers are scored as they come).
 
     At the end a summary goes to stderr (or stdout with --json): files scored and
     failed, counts per emotion, speed. When the truth is known, from file names
@@ -229,7 +229,7 @@ def score(
     or a folder could not be read, 2 usage error (no audio found included), 130
     interrupted by Ctrl-C.
     """
-    model = load_or_usage_error(model_path, backend, threads)
+    model = load_or_usage_error(model_path, backend, threads, adapt=bool(speaker_from or speakers_csv))
     labels = model.meta.labels
     suffixes = suffixes_from(ext.split(","))
     if not suffixes:

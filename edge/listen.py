@@ -113,7 +113,7 @@ def listen(
                 else f"{'*' if d['default'] else ' '} {d['index']:>3}  {d['name']}  ({d['channels']} ch, {d['default_samplerate']:.0f} Hz)"
             )
         return
-    model = load_or_usage_error(model_path, backend, threads)
+    model = load_or_usage_error(model_path, backend, threads, adapt=adapt or bool(enroll_s))
     given: dict[str, Any] = {"hop_s": hop, "smoothing": smoothing, "smoothing_hops": smoothing_hops, "min_confidence": min_confidence}
     try:
         decision = dataclasses.replace(model.meta.decision, **{k: v for k, v in given.items() if v is not None})

@@ -17,10 +17,11 @@ import ser_edge
 from ser_edge.adaptation import MIN_ADAPT_S, StatsAccumulator, voiced_frames
 from ser_edge.features import FeatureSpec, mfcc
 from ser_edge.files import AUDIO_SUFFIXES
+from ser_edge.model import shipped_adaptive_model_path, shipped_model_path
 from ser_edge.stream import Block, StreamConfig
 from ser_edge.windows import WindowSpec, normalise
 
-ADAPTIVE = Path(ser_edge.__file__).resolve().parent.parent / "models" / "ser_cnn_adapt.int8.tflite"
+ADAPTIVE = shipped_adaptive_model_path()
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,9 @@ def adaptive() -> ser_edge.Classifier:
     """The shipped model trained for adaptation (window norm "speaker")."""
     if not ADAPTIVE.is_file():
         skip_or_fail(f"the adaptive model {ADAPTIVE} is missing")
-    return ser_edge.load(ADAPTIVE)
+    classifier = ser_edge.load(adaptive=True)
+    assert classifier.adaptable and classifier.path == ADAPTIVE
+    return classifier
 
 
 def test_accumulated_statistics_are_those_of_all_frames_however_they_came() -> None:
@@ -126,9 +129,10 @@ def _resampled(path: Path, rate: int) -> np.ndarray:
 
 def test_score_by_speaker_adapts_every_file_and_resumes_alike(adaptive, ser_data: Path, tmp_path: Path) -> None:
     files = _actor_files(ser_data, "03", 6) + _actor_files(ser_data, "13", 6)
-    base = [sys.executable, "-m", "ser_edge", "score", *map(str, files), "--model", str(ADAPTIVE), "-j", "1"]
-    plain = subprocess.run([*base, "-o", str(tmp_path / "plain.csv")], capture_output=True, text=True)
+    base = [sys.executable, "-m", "ser_edge", "score", *map(str, files), "-j", "1"]
+    plain = subprocess.run([*base, "-o", str(tmp_path / "plain.csv"), "--model", str(ADAPTIVE)], capture_output=True, text=True)
     assert plain.returncode == 0, plain.stderr
+    # With a speaker rule and no --model, the shipped adaptive model is the one used.
     adapted = subprocess.run([*base, "-o", str(tmp_path / "adapted.csv"), "--speaker-from", r"Actor_(\d+)"], capture_output=True, text=True)
     assert adapted.returncode == 0, adapted.stderr
     assert "2 speakers; 12 of 12 files adapted" in adapted.stderr
@@ -163,8 +167,9 @@ def test_score_by_speaker_adapts_every_file_and_resumes_alike(adaptive, ser_data
 
 def test_score_by_speaker_needs_a_model_trained_for_it(ser_data: Path, tmp_path: Path) -> None:
     files = _actor_files(ser_data, "03", 1)
+    default = ["--model", str(shipped_model_path())]
     run = subprocess.run(
-        [sys.executable, "-m", "ser_edge", "score", str(files[0]), "-o", str(tmp_path / "x.csv"), "--speaker-from", "Actor_(\\d+)"],
+        [sys.executable, "-m", "ser_edge", "score", str(files[0]), "-o", str(tmp_path / "x.csv"), *default, "--speaker-from", "Actor_(\\d+)"],
         capture_output=True,
         text=True,
     )
@@ -184,7 +189,7 @@ def test_listen_adapts_a_replayed_voice(adaptive, ser_data: Path, tmp_path: Path
     path = tmp_path / "actor22.wav"
     sf.write(path, speech, rate)
     run = subprocess.run(
-        [sys.executable, "-m", "ser_edge", "listen", "--input", str(path), "--fast", "--json", "--model", str(ADAPTIVE), "--enroll", "5"],
+        [sys.executable, "-m", "ser_edge", "listen", "--input", str(path), "--fast", "--json", "--enroll", "5"],
         capture_output=True,
         text=True,
         timeout=300,
