@@ -128,7 +128,8 @@ def test_captured_clips_match_the_file_path(pulse: dict[str, str], ser_data: Pat
         seg = got[8 + local : 8 + local + ref.size]
         corr = float(np.dot(seg, ref) / (np.linalg.norm(seg) * np.linalg.norm(ref)))
         gain_db = 20 * np.log10(np.dot(seg, ref) / np.dot(ref, ref))
-        assert local == 0, f"{clip.name} heard {local} samples off the sequence's lag: samples were lost or repeated"
+        # One stream, one lag; PulseAudio may nudge a resampler's rate by a sample, a lost or repeated block moves it by 1600.
+        assert abs(local) <= (0 if exact else 1), f"{clip.name} heard {local} samples off the sequence's lag: samples were lost or repeated"
         if exact:
             np.testing.assert_array_equal(seg, ref, err_msg=f"{clip.name}: a 16 kHz capture must deliver the file's samples")
         assert corr >= 0.97, f"{clip.name}: correlation {corr:.4f} with the file (measured 0.985 to 0.9996 through the resampler)"
