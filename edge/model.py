@@ -7,7 +7,9 @@ Any problem is a ``ModelError`` naming the file and the problem.
 
 TFLite runs through LiteRT (``ai_edge_litert``), or ``tflite_runtime`` where
 LiteRT is not installed; ONNX through onnxruntime. TFLite windows are run one
-at a time: on the CPU XNNPACK path, measured at 1..10 windows, looping a
+at a time, each quantised straight into the interpreter's input tensor
+with precomputed bounds (measured: within 1.3x of the bare interpreter call,
+was 2.6x): on the CPU XNNPACK path, measured at 1..10 windows, looping a
 batch-1 interpreter was as fast as resizing the input to the batch (0.4 ms vs
 0.5 ms per window for the width-32 int8 CNN, 1 thread; 1.8 vs 2.5 ms for 10
 windows on 2 threads) and needs no tensor reallocation.
@@ -162,15 +164,15 @@ def _tflite_runner(path: Path, data: bytes, threads: int) -> _Graph:
     if len(inputs) != 1 or len(outputs) != 1:
         raise ModelError(f"{path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
     inp, out = inputs[0], outputs[0]
-    n_out = int(out["shape"][-1])
+    quantise, dequantise = _Quantiser(inp["dtype"], inp["quantization"], inp["shape"]), _Dequantiser(out["quantization"])
+    tensor_in, index_out = interpreter.tensor(inp["index"]), out["index"]
 
     def run(x: np.ndarray) -> np.ndarray:
-        q = _quantise(x, inp["dtype"], inp["quantization"])
-        probs = np.empty((len(x), n_out), dtype=np.float32)
+        probs = np.empty((len(x), int(out["shape"][-1])), dtype=np.float32)
         for i in range(len(x)):
-            interpreter.set_tensor(inp["index"], q[i : i + 1])
+            quantise(x[i : i + 1], tensor_in())  # written in place; the view is dropped before invoke, as LiteRT requires
             interpreter.invoke()
-            probs[i] = _dequantise(interpreter.get_tensor(out["index"])[0], out["quantization"])
+            dequantise(interpreter.get_tensor(index_out)[0], probs[i])
         return probs
 
     return _Graph(
@@ -182,21 +184,42 @@ def _tflite_runner(path: Path, data: bytes, threads: int) -> _Graph:
     )
 
 
-def _quantise(x: np.ndarray, dtype: Any, quantization: tuple[float, int]) -> np.ndarray:
-    """Float windows in the input tensor's type: q = round(x / scale) + zero_point, saturated."""
-    scale, zero_point = quantization
-    if not np.issubdtype(dtype, np.integer):
-        return x.astype(dtype, copy=False)
-    info = np.iinfo(dtype)
-    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+class _Quantiser:
+    """Float windows into the input tensor's type, in place: q = round(x / scale) + zero_point, saturated."""
+
+    def __init__(self, dtype: Any, quantization: tuple[float, int], shape: Any) -> None:
+        self.integer = np.issubdtype(dtype, np.integer)
+        scale, zero_point = quantization
+        self.scale, self.zero_point = np.float32(scale), np.float32(zero_point)
+        if self.integer:
+            info = np.iinfo(dtype)
+            self.low, self.high = np.float32(info.min - zero_point), np.float32(info.max - zero_point)
+        self.buffer = np.empty(tuple(int(d) for d in shape), dtype=np.float32)
+
+    def __call__(self, x: np.ndarray, tensor: np.ndarray) -> None:
+        if not self.integer:
+            tensor[...] = x
+            return
+        buffer = self.buffer
+        np.divide(x, self.scale, out=buffer)
+        np.rint(buffer, out=buffer)
+        np.clip(buffer, self.low, self.high, out=buffer)
+        np.add(buffer, self.zero_point, out=tensor, casting="unsafe")
 
 
-def _dequantise(q: np.ndarray, quantization: tuple[float, int]) -> np.ndarray:
-    """Output tensor values as floats: (q - zero_point) * scale; float outputs unchanged."""
-    scale, zero_point = quantization
-    if not np.issubdtype(q.dtype, np.integer):
-        return q.astype(np.float32, copy=False)
-    return ((q.astype(np.float32) - zero_point) * np.float32(scale)).astype(np.float32)
+class _Dequantiser:
+    """Output tensor values as floats into ``out``: (q - zero_point) * scale; float outputs copied."""
+
+    def __init__(self, quantization: tuple[float, int]) -> None:
+        scale, zero_point = quantization
+        self.scale, self.zero_point = np.float32(scale), np.float32(zero_point)
+
+    def __call__(self, q: np.ndarray, out: np.ndarray) -> None:
+        if not np.issubdtype(q.dtype, np.integer):
+            out[...] = q
+            return
+        np.subtract(q, self.zero_point, out=out)
+        out *= self.scale
 
 
 def _onnx_runner(path: Path, data: bytes, threads: int) -> _Graph:
