@@ -11,6 +11,7 @@ own exceptions never escape.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import stat
@@ -153,7 +154,7 @@ def is_silent(samples: np.ndarray, threshold_dbfs: float = -60.0) -> bool:
     x = np.asarray(samples)
     if x.size == 0:
         return True
-    peak = float(np.max(np.abs(x)))
+    peak = max(float(x.max()), -float(x.min()))  # no temporary the size of the signal
     return peak < 10.0 ** (threshold_dbfs / 20.0)
 
 
@@ -276,16 +277,16 @@ def _decode(f: sf.SoundFile, path: str, sample_rate: int, block_seconds: float) 
         quiet = native_stderr_silenced if f.format == "MP3" else contextlib.nullcontext  # only libmpg123 writes to stderr
         block_frames = max(1, round(block_seconds * f.samplerate))
         frames_read = 0
-        while True:
+        while frames_read < f.frames:  # the declared length: no last, empty read to find the end
             try:
                 with quiet():
-                    raw = f.read(block_frames, dtype="float32", always_2d=True)
+                    raw = f.read(min(block_frames, f.frames - frames_read), dtype="float32", always_2d=True)
             except sf.SoundFileError as e:
                 reason = f"corrupt data after {frames_read} frames ({_libsndfile_message(e)})"
                 raise AudioCorrupt(path, reason) from None
             if raw.shape[0] == 0:
                 break
-            if not np.isfinite(raw).all():
+            if not (math.isfinite(raw.max()) and math.isfinite(raw.min())):  # NaN and inf show in either; no temporary
                 span = f"{frames_read}..{frames_read + raw.shape[0]}"
                 raise AudioNonFinite(path, f"NaN or infinite samples in frames {span}")
             frames_read += raw.shape[0]

@@ -8,8 +8,8 @@ Any problem is a ``ModelError`` naming the file and the problem.
 TFLite runs through LiteRT (``ai_edge_litert``), or ``tflite_runtime`` where
 LiteRT is not installed; ONNX through onnxruntime. TFLite windows are run one
 at a time, each quantised straight into the interpreter's input tensor
-with precomputed bounds (measured: within 1.3x of the bare interpreter call,
-was 2.6x): on the CPU XNNPACK path, measured at 1..10 windows, looping a
+with precomputed bounds (``ser-bench`` compares it with the bare interpreter
+call): on the CPU XNNPACK path, measured at 1..10 windows, looping a
 batch-1 interpreter was as fast as resizing the input to the batch (0.4 ms vs
 0.5 ms per window for the width-32 int8 CNN, 1 thread; 1.8 vs 2.5 ms for 10
 windows on 2 threads) and needs no tensor reallocation.
