@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ser_edge.batch import usable_cores
 from ser_edge.bench import accuracy, audio_fixtures, features, latency, machine, pipeline, startup, stream, throughput
 from ser_edge.bench.models import INT8_TFLITE, KERAS, load_converted, load_keras
 from ser_edge.bench.targets import evaluate
+from ser_edge.cores import usable_cores
 from ser_edge.model import load_model
 from ser_edge.model_meta import ModelMeta
 from ser_edge.train.fit import headline_mask

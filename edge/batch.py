@@ -18,7 +18,6 @@ with a warning instead of waiting.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 import warnings
 from collections import deque
@@ -42,11 +41,6 @@ START_TIMEOUT_S = 120.0
 DIED = "worker process died while scoring this file (killed, out of memory, or a crash in native code); it was retried once"
 
 _worker: dict[str, object] = {}  # per worker process: the classifier and the segments flag
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def score_paths(paths: Sequence[str], classifier: Classifier, *, jobs: int, segments: bool) -> Iterator[Result]:
