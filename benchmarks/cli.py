@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ser_edge.bench import features, outputs, suite
+from ser_edge.bench import features, outputs, scaling, suite
 from ser_edge.bench.models import DEFAULT_STEM, KERAS, missing, model_paths
 from ser_edge.data_root import data_option
 from ser_edge.shipped import shipped_folder
@@ -42,7 +42,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="The Keras model the others were converted from, if not beside them [default: MODELS/STEM.keras].",
 )
-@data_option(required=True, help="Corpus folder")
+@data_option(required=False, help="Corpus folder (needed by the whole run, not by `scaling`)")
 @click.option("--split", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Speaker-independent split file [default: MODELS/split.json].")
 @click.option(
     "-o",
@@ -60,7 +60,7 @@ def main(
     models_dir: Path | None,
     stem: str,
     keras_path: Path | None,
-    data_root: Path,
+    data_root: Path | None,
     split: Path | None,
     out: Path,
     soak_minutes: float | None,
@@ -88,6 +88,8 @@ def main(
     """
     if ctx.invoked_subcommand:
         return
+    if data_root is None:
+        raise click.UsageError("give --data or set SER_DATA to the folder holding the corpora")
     folder = models_dir or shipped_folder()
     paths = model_paths(folder, stem)
     if keras_path:
@@ -106,6 +108,36 @@ def main(
         click.echo(f"{'met    ' if target['met'] else 'NOT MET'}  {target['name']}: {target['measured']}  ({target['goal']})")
     for path in outputs.write(results, out):
         click.echo(f"wrote {path}")
+
+
+@main.command("scaling", context_settings=CONTEXT)
+@click.option(
+    "--lengths",
+    default=",".join(f"{s:g}" for s in scaling.LENGTHS_S),
+    show_default=True,
+    help="Audio lengths in seconds for `ser-edge predict`, comma-separated (10 h takes long: leave it out on a slow machine).",
+)
+@click.option("--folders", default=",".join(map(str, scaling.FOLDER_SIZES)), show_default=True, help="Folder sizes (3 s clips) for `ser-edge score`.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="int8 .tflite model [default: the shipped one].")
+@click.option(
+    "-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=RESULTS, show_default=True, help="Folder for scaling.json and scaling.png."
+)
+def scaling_command(lengths: str, folders: str, model_path: Path | None, out: Path) -> None:
+    """Cost and peak RSS against audio length (1 s to 10 h) and against folder size, with a plot."""
+    from ser_edge.bench import plots
+    from ser_edge.model import shipped_model_path
+    from ser_edge.model_meta import write_json_atomic
+
+    try:
+        seconds = [float(v) for v in lengths.split(",") if v]
+        sizes = [int(v) for v in folders.split(",") if v]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    results = scaling.run(seconds, sizes, model_path or shipped_model_path(), log=lambda m: click.echo(m, err=True))
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "scaling.json", results)
+    plots.scaling(results, out / "scaling.png")
+    click.echo(f"wrote {out / 'scaling.json'}\nwrote {out / 'scaling.png'}")
 
 
 @main.command("features", context_settings={"ignore_unknown_options": True, "help_option_names": []})

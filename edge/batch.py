@@ -32,7 +32,8 @@ from ser_edge.scoring import Result
 if TYPE_CHECKING:
     from ser_edge.classifier import Classifier
 
-#: Files per task: enough to make the per-task overhead small, few enough to keep workers evenly busy.
+#: Files per task: enough to make the per-task overhead small, few enough to keep workers evenly busy
+#: (measured: 8 and 32 cost the same CPU time on 1500 3 s clips with -j 2).
 TASK_FILES = 8
 #: Tasks in flight per worker: keeps every worker fed while results are written in order.
 TASKS_PER_WORKER = 2

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ser_edge.cores import usable_cores
+from ser_edge.cores import FILES_PER_JOB, default_jobs, usable_cores
 from ser_edge.decision import SILENCE, UNCERTAIN
 from ser_edge.files import AUDIO_SUFFIXES
 from ser_edge.options import load_or_usage_error, model_options
@@ -142,7 +142,7 @@ def _result_line(result: Result, top_k: int) -> str:
     show_default=True,
     help="Extensions of the files to score inside folders, comma-separated.",
 )
-@click.option("-j", "--jobs", type=click.IntRange(1), help=f"Worker processes [default: all cores, {usable_cores()} here].")
+@click.option("-j", "--jobs", type=click.IntRange(1), help=f"Worker processes [default: one per {FILES_PER_JOB} files, at most {usable_cores()} (the cores)].")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run: keep OUTPUT's rows, score only the files it lacks (same model and options only).")
 @click.option("--retry-errors", is_flag=True, help="With --resume: score the files whose rows are errors again (their old rows are dropped).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it already holds results.")
@@ -247,7 +247,7 @@ def score(
         started = time.monotonic()
         try:
             with progress_bar(len(todo), "scoring") as bar, _warnings_as_lines():
-                for result in model.score_files(todo, segments=segments, jobs=jobs or usable_cores()):
+                for result in model.score_files(todo, segments=segments, jobs=jobs or default_jobs(len(todo))):
                     result_file.write(result)
                     outcomes.append(Outcome(result.path, result.label, result.emotion, result.error))
                     bar.update()

@@ -164,7 +164,7 @@ def _tflite_runner(path: Path, data: bytes, threads: int) -> _Graph:
     if len(inputs) != 1 or len(outputs) != 1:
         raise ModelError(f"{path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
     inp, out = inputs[0], outputs[0]
-    quantise, dequantise = _Quantiser(inp["dtype"], inp["quantization"], inp["shape"]), _Dequantiser(out["quantization"])
+    quantise, dequantise = _Quantiser(inp["dtype"], inp["quantization"], inp["shape"]), _Dequantiser(out["dtype"], out["quantization"])
     tensor_in, index_out = interpreter.tensor(inp["index"]), out["index"]
 
     def run(x: np.ndarray) -> np.ndarray:
@@ -208,18 +208,24 @@ class _Quantiser:
 
 
 class _Dequantiser:
-    """Output tensor values as floats into ``out``: (q - zero_point) * scale; float outputs copied."""
+    """Output tensor values as floats into ``out``: (q - zero_point) * scale, by a lookup table for 8-bit outputs; float outputs copied."""
 
-    def __init__(self, quantization: tuple[float, int]) -> None:
+    def __init__(self, dtype: Any, quantization: tuple[float, int]) -> None:
         scale, zero_point = quantization
+        self.integer = np.issubdtype(dtype, np.integer)
         self.scale, self.zero_point = np.float32(scale), np.float32(zero_point)
+        self.table = None
+        if self.integer and np.dtype(dtype).itemsize == 1:
+            codes = np.arange(256, dtype=np.uint8).view(dtype)  # every 8-bit code, indexed by its unsigned byte
+            self.table = (codes.astype(np.float32) - self.zero_point) * self.scale
 
     def __call__(self, q: np.ndarray, out: np.ndarray) -> None:
-        if not np.issubdtype(q.dtype, np.integer):
+        if self.table is not None:
+            np.take(self.table, q.view(np.uint8), out=out)
+        elif self.integer:
+            np.multiply(q.astype(np.float32) - self.zero_point, self.scale, out=out)
+        else:
             out[...] = q
-            return
-        np.subtract(q, self.zero_point, out=out)
-        out *= self.scale
 
 
 def _onnx_runner(path: Path, data: bytes, threads: int) -> _Graph:
