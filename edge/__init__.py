@@ -26,11 +26,18 @@ from ser_edge.decision import SILENCE, UNCERTAIN, DecisionSpec
 from ser_edge.model import ModelError
 from ser_edge.scoring import Result, Segment
 from ser_edge.shipped import example_clips
-from ser_edge.stream import Block, HopResult, StreamConfig, StreamEngine
+
+#: Names imported on first use: streaming is not needed to score files, and importlib.metadata costs ~15 ms at start-up.
+_STREAM_NAMES = ("Block", "HopResult", "StreamConfig", "StreamEngine")
 
 
-def __getattr__(name: str) -> str:
-    """``__version__``, read from the installed metadata on first use (importlib.metadata costs ~15 ms at start-up)."""
+def __getattr__(name: str) -> object:
+    """The streaming classes and ``__version__``, imported or read on first use."""
+    if name in _STREAM_NAMES:
+        from ser_edge import stream
+
+        globals().update({n: getattr(stream, n) for n in _STREAM_NAMES})
+        return globals()[name]
     if name != "__version__":
         raise AttributeError(f"module 'ser_edge' has no attribute {name!r}")
     from importlib.metadata import PackageNotFoundError, version

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import soundfile as sf
-import soxr
 
 from ser_edge.features import as_float_signal
 from ser_edge.native import native_stderr_silenced
@@ -130,7 +129,11 @@ class Resampler:
             raise ValueError(f"sample rates must be positive, got {in_rate} -> {out_rate}")
         self.in_rate = in_rate
         self.out_rate = out_rate
-        self._stream = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
+        self._stream = None
+        if in_rate != out_rate:
+            import soxr  # only when a rate is converted
+
+            self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
 
     def push(self, block: np.ndarray) -> np.ndarray:
         """Resample a float 1-D block; returns whatever output is ready (possibly empty, delayed by the filter)."""
