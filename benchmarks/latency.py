@@ -65,8 +65,8 @@ def run(paths: Mapping[str, Path], threads: int, repeats: int, clip: Clip = None
     warmup = warmup_rounds(repeats)
     calls = {fmt: (lambda m=model: m.predict(x)) for fmt, model in converted.items()}
     calls[RAW_INT8] = raw_int8_call(paths[INT8_TFLITE], x, threads)
-    # CPU time of the whole process: the runtimes' own threads count too (one of them with --threads 1)
-    times = interleaved(calls, repeats, warmup, cpu_clock=time.process_time_ns)
+    # one interpreter thread runs in the calling thread; with more, the whole process's CPU time counts their pools too
+    times = interleaved(calls, repeats, warmup, cpu_clock=time.thread_time_ns if threads == 1 else time.process_time_ns)
     import tensorflow as tf  # only now: its threads and memory stay out of the converted formats' loop
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)

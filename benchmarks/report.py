@@ -119,8 +119,8 @@ def _latency(results: Mapping[str, Any]) -> list[str]:
         "## Inference latency per window (batch 1)",
         "",
         f"One real window, {runs['1']['repeats']} interleaved rounds after {runs['1']['warmup']} warm-up; each thread count "
-        "in its own fresh process (TensorFlow fixes its thread pools at start); CPU time of the whole process (the runtimes' "
-        "threads included). The converted formats run through "
+        "in its own fresh process (TensorFlow fixes its thread pools at start); CPU time of the calling thread with 1 thread, "
+        "of the whole process with more (the runtimes' pools included) and always for Keras. The converted formats run through "
         "`ser_edge.model.load_model` (int8 quantisation of input and output included), interleaved in one loop before "
         "TensorFlow is imported, with the int8 model through a bare LiteRT interpreter fed an already quantised window; "
         "the Keras modes in a loop of their own after it (between Keras calls, which sweep the "

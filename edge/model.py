@@ -165,14 +165,15 @@ def _tflite_runner(path: Path, data: bytes, threads: int) -> _Graph:
         raise ModelError(f"{path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
     inp, out = inputs[0], outputs[0]
     quantise, dequantise = _Quantiser(inp["dtype"], inp["quantization"], inp["shape"]), _Dequantiser(out["dtype"], out["quantization"])
-    tensor_in, index_out = interpreter.tensor(inp["index"]), out["index"]
+    tensor_in, index_out, n_out = interpreter.tensor(inp["index"]), out["index"], int(out["shape"][-1])
+    invoke, get_tensor = interpreter.invoke, interpreter.get_tensor
 
     def run(x: np.ndarray) -> np.ndarray:
-        probs = np.empty((len(x), int(out["shape"][-1])), dtype=np.float32)
+        probs = np.empty((len(x), n_out), dtype=np.float32)
         for i in range(len(x)):
             quantise(x[i : i + 1], tensor_in())  # written in place; the view is dropped before invoke, as LiteRT requires
-            interpreter.invoke()
-            dequantise(interpreter.get_tensor(index_out)[0], probs[i])
+            invoke()
+            dequantise(get_tensor(index_out)[0], probs[i])
         return probs
 
     return _Graph(
