@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import os
 import platform
@@ -42,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ser_edge.audio import read_audio
+from ser_edge.bench.peers import librosa_mfcc, optional, psf_mfcc
 from ser_edge.bench.timing import clocked_stats, interleaved, ratios, stats, warmup_rounds
 from ser_edge.data_root import DataRootError, data_root
 from ser_edge.features import FeatureSpec, StreamingMFCC, mfcc
@@ -98,57 +98,13 @@ def load_clip(clip: Clip = None) -> tuple[np.ndarray, str]:
 def _batch_methods(x: np.ndarray, spec: FeatureSpec) -> dict[str, Callable[[], object]]:
     """Whole-clip MFCC calls with the same settings; libraries that are not installed are left out."""
     methods: dict[str, Callable[[], object]] = {"ours": lambda: mfcc(x, spec)}
-    psf = _optional("python_speech_features")
-    window = {"rectangular": "boxcar", "hamming": "hamming", "hann": "hann"}[spec.window]
+    psf, librosa = optional("python_speech_features"), optional("librosa")
     if psf:
         x64 = x.astype(np.float64)
-        winfunc = {"rectangular": lambda n: np.ones((n,)), "hamming": np.hamming, "hann": np.hanning}[spec.window]
-
-        def psf_mfcc() -> np.ndarray:
-            return psf.mfcc(
-                x64,
-                spec.sample_rate,
-                winlen=spec.win_length / spec.sample_rate,
-                winstep=spec.hop_length / spec.sample_rate,
-                numcep=spec.n_mfcc,
-                nfilt=spec.n_mels,
-                nfft=spec.n_fft,
-                preemph=spec.preemphasis,
-                ceplifter=spec.lifter,
-                appendEnergy=spec.append_energy,
-                winfunc=winfunc,
-            )
-
-        methods["psf"] = psf_mfcc
-    librosa = _optional("librosa")
+        methods["psf"] = lambda: psf_mfcc(psf, x64, spec)
     if librosa:
-
-        def librosa_mfcc() -> np.ndarray:
-            return librosa.feature.mfcc(
-                y=librosa.effects.preemphasis(x, coef=spec.preemphasis),
-                sr=spec.sample_rate,
-                n_mfcc=spec.n_mfcc,
-                n_fft=spec.n_fft,
-                hop_length=spec.hop_length,
-                win_length=spec.win_length,
-                window=window,
-                n_mels=spec.n_mels,
-                center=False,
-                htk=True,
-                mel_norm=None,
-                lifter=spec.lifter,
-            )
-
-        methods["librosa"] = librosa_mfcc
+        methods["librosa"] = lambda: librosa_mfcc(librosa, x, spec)
     return methods
-
-
-def _optional(module: str) -> Any:
-    """The module, or None when it is not installed (the device has neither psf nor librosa)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
 
 
 def _stream_blocks(extractor: StreamingMFCC, blocks: list[np.ndarray]) -> list[int]:

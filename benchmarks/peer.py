@@ -25,6 +25,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy: see edge/__i
 
 import numpy as np
 
+from ser_edge.bench.peers import librosa_mfcc
 from ser_edge.bench.processes import measure
 from ser_edge.bench.timing import clocked_stats, interleaved, ratios
 from ser_edge.model import LoadedModel, load_model
@@ -44,18 +45,7 @@ def librosa_pipeline(model: LoadedModel) -> Callable[[str], np.ndarray]:
 
     def probabilities(path: str) -> np.ndarray:
         y, _ = librosa.load(path, sr=spec.sample_rate)
-        feats = librosa.feature.mfcc(
-            y=librosa.effects.preemphasis(y, coef=spec.preemphasis),
-            sr=spec.sample_rate,
-            n_mfcc=spec.n_mfcc,
-            n_fft=spec.n_fft,
-            hop_length=spec.hop_length,
-            win_length=spec.win_length,
-            window=spec.window,
-            n_mels=spec.n_mels,
-            center=False,
-            htk=True,
-        )
+        feats = librosa_mfcc(librosa, y, spec)
         return file_probabilities(model.predict(clip_windows(np.ascontiguousarray(feats.T, dtype=np.float32), window)[0]))
 
     return probabilities
