@@ -206,7 +206,7 @@ def _emphasise_into(x: np.ndarray, lo: int, out: np.ndarray, coeff: float, scrat
 
 
 class StreamingMFCC:
-    """Push blocks of any size, get exactly the new frames; concatenated output equals ``mfcc`` of the whole.
+    """Push blocks of any size, get exactly the new frames; concatenated output equals ``mfcc`` of the whole (to float32 rounding, ~4e-6).
 
     Keeps only the samples of the incomplete frame and the last sample for
     pre-emphasis, so memory stays flat however long the stream runs.
