@@ -58,13 +58,12 @@ class LoadedModel:
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """Class probabilities (N, labels) float32 of windows shaped (N, frames, n_mfcc)."""
-        x = np.asarray(windows, dtype=np.float32)
-        expected = (self.meta.window.frames, self.meta.features.n_mfcc)
-        if x.ndim != 3 or x.shape[1:] != expected:
-            raise ModelError(f"{self.path}: windows must have shape (N, {expected[0]}, {expected[1]}), got {x.shape}")
+        x = np.ascontiguousarray(windows, dtype=np.float32)  # no copy of C-ordered float32 windows
+        if x.ndim != 3 or x.shape[1] != self.meta.window.frames or x.shape[2] != self.meta.features.n_mfcc:
+            raise ModelError(f"{self.path}: windows must have shape (N, {self.meta.window.frames}, {self.meta.features.n_mfcc}), got {x.shape}")
         if len(x) == 0:
             return np.zeros((0, len(self.meta.labels)), dtype=np.float32)
-        return self._run(np.ascontiguousarray(x))
+        return self._run(x)
 
 
 def shipped_model_path(backend: str = "tflite") -> Path:
