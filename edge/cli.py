@@ -142,7 +142,12 @@ def _result_line(result: Result, top_k: int) -> str:
     show_default=True,
     help="Extensions of the files to score inside folders, comma-separated.",
 )
-@click.option("-j", "--jobs", type=click.IntRange(1), help=f"Worker processes [default: one per {FILES_PER_JOB} files, at most {usable_cores()} (the cores)].")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1),
+    help=f"Worker processes [default: 1 on 2 cores or fewer, else one per {FILES_PER_JOB} files up to the cores; {usable_cores()} cores here].",
+)
 @click.option("--resume", is_flag=True, help="Continue an interrupted run: keep OUTPUT's rows, score only the files it lacks (same model and options only).")
 @click.option("--retry-errors", is_flag=True, help="With --resume: score the files whose rows are errors again (their old rows are dropped).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it already holds results.")
