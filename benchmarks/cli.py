@@ -72,19 +72,24 @@ def main(
     (quick.* with --quick):
       accuracy, UAR, macro-F1 on the test split (overall, headline, per corpus)
         of Keras, float32/int8 TFLite, float/int8 ONNX, and agreement with Keras
-      latency per window, 1 thread and all threads; Keras eager, predict, tf.function
+      latency per window, 1 thread and all threads; Keras eager, predict, tf.function;
+        the int8 model through edge.model and through a bare interpreter
       audio-to-label pipeline: edge int8 runtime vs Keras
-      MFCC front end vs python_speech_features and librosa
+      MFCC front end vs python_speech_features and librosa, with psf's and the
+        shipped settings, in three glibc allocator modes (fresh processes)
+      per file: score_file vs librosa.load + librosa MFCC + the same int8 model
       a streaming soak (an hour of audio through StreamEngine): compute per hop, RSS growth
-      model sizes, start-up time and memory, `ser-edge score` files/s
-    and says which targets are met.
+      model sizes, start-up time, CPU time and memory, `ser-edge score` files/s
+    and says which targets are met. Times are CPU time (thread or process), wall
+    time beside; targets are judged on CPU time.
 
     \b
     Examples:
       ser-bench                      # full run, a few minutes on 2 cores
       ser-bench --quick -o /tmp/bench
       ser-bench --models out/ --stem model --keras model.keras --split split.json
-      ser-bench features --repeats 100   # the MFCC benchmark alone
+      ser-bench features --repeats 100 --modes   # the MFCC benchmark alone
+      ser-bench scaling --lengths 1,60,3600     # cost against audio length and folder size
     """
     if ctx.invoked_subcommand:
         return
