@@ -50,13 +50,13 @@ def write_stream(path: Path, clips: Sequence[np.ndarray], seconds: float, sample
     }
 
 
-def write_clips(clips: Sequence[np.ndarray], names: Sequence[str], folder: Path, seconds: float, sample_rate: int) -> list[Path]:
-    """Each clip cut or zero-padded to ``seconds``, as a 16-bit WAV named after its source in ``folder``."""
+def write_clips(clips: Sequence[np.ndarray], names: Sequence[str], folder: Path, seconds: float, sample_rate: int, *, suffix: str = ".wav") -> list[Path]:
+    """Each clip cut or zero-padded to ``seconds``, as a 16-bit file (``suffix`` .wav or .flac) named after its source in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     length = round(seconds * sample_rate)
     written = []
     for clip, name in zip(clips, names):
-        path = folder / f"{Path(name).stem}.wav"
+        path = folder / f"{Path(name).stem}{suffix}"
         sf.write(path, np.pad(clip[:length], (0, max(0, length - clip.size))), sample_rate, "PCM_16")
         written.append(path)
     return written

@@ -1,29 +1,37 @@
 """Time the MFCC front end against python_speech_features and librosa on a 3 s clip, plus streaming per 100 ms block.
 
-All methods run interleaved in one loop, their order rotated every round, so
-they share the same allocator and cache conditions: with glibc the mmap/munmap
-of the ~1 MB temporaries makes a method's timings bimodal (ours: about 0.5 vs
-1.1 ms), and timing the methods one after another would compare different
-modes. Which mode a process is in depends on its earlier allocations (a large
-free raises glibc's dynamic mmap and trim thresholds). To pin the fast mode set
-both, e.g. ``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864``
-(the mmap threshold alone disables the dynamic trim threshold: slower). BLAS pools are
-limited to one thread by default (threadpoolctl, when installed): on a small,
-busy machine OpenBLAS's threads for the small matrix products wait on each
-other and add milliseconds of noise to every method. Reported: median, p90 and
-min over the rounds, and the ratios of the medians.
+Two settings: python_speech_features' defaults (13 MFCC, 26 mels, 25 ms frames,
+FFT 512) and the shipped model's (60 MFCC, 80 mels, 50 ms frames, FFT 1024);
+every library is configured with the same ones. All methods run interleaved in
+one loop, their order rotated every round, so they share the same allocator and
+cache conditions; each call is timed in CPU time (this thread's) and wall time.
 
-    python -m ser_edge.bench.features [--data DIR_OR_FILE] [--repeats N] [--blas-threads N] [--json PATH]
+The allocator caveat: glibc serves a block above its mmap threshold with
+mmap/munmap, page faults included, and a process's threshold depends on its
+history (freeing a mapped block raises the dynamic threshold up to 32 MB). A
+method whose calls allocate megabyte-sized temporaries can cost twice as much
+in one process as in another. So ``in_subprocesses`` times every method in
+three fresh processes: glibc as it starts (``as started``), forced to map every
+block over 128 kB (``mmap``: ``MALLOC_MMAP_THRESHOLD_=131072``), and forced to
+keep them on the heap (``heap``: ``GLIBC_TUNABLES`` mmap threshold 32 MB, trim
+threshold 64 MB). Our front end reuses preallocated buffers, so it should cost
+the same in all three. BLAS pools are limited to one thread by default
+(threadpoolctl, when installed). Reported: median, p90 and min over the rounds,
+and the ratios of the medians.
+
+    python -m ser_edge.bench.features [--data DIR_OR_FILE] [--repeats N] [--blas-threads N] [--modes] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -33,8 +41,8 @@ from typing import Any
 import numpy as np
 
 from ser_edge.audio import read_audio
-from ser_edge.bench.timing import interleaved, warmup_rounds
-from ser_edge.bench.timing import stats as timing_stats
+from ser_edge.bench.peers import librosa_mfcc, optional, psf_mfcc
+from ser_edge.bench.timing import clocked_stats, interleaved, ratios, stats, warmup_rounds
 from ser_edge.data_root import DataRootError, data_root
 from ser_edge.features import FeatureSpec, StreamingMFCC, mfcc
 from ser_edge.files import audio_files_under
@@ -42,7 +50,14 @@ from ser_edge.files import audio_files_under
 SAMPLE_RATE = 16000
 CLIP_SECONDS = 3.0
 BLOCK_SECONDS = 0.1
-SPEC = FeatureSpec.python_speech_features()  # 13 coefficients, 26 mels, 400/160/512, rectangular window
+#: The settings compared: python_speech_features' defaults (13 coefficients, 26 mels, 400/160/512, rectangular window) and the shipped model's.
+SETTINGS = {"psf": FeatureSpec.python_speech_features(), "shipped": FeatureSpec()}
+#: Fresh-process environments for glibc's allocator: as it starts, every block over 128 kB mapped, and blocks kept on the heap.
+ALLOCATOR_MODES = {
+    "as started": {},
+    "mmap": {"MALLOC_MMAP_THRESHOLD_": "131072"},
+    "heap": {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864"},
+}
 
 Clip = np.ndarray | str | os.PathLike[str] | None
 
@@ -80,51 +95,25 @@ def load_clip(clip: Clip = None) -> tuple[np.ndarray, str]:
     return synthetic_speech(), f"synthetic speech-like signal (no >= {CLIP_SECONDS:g} s FLAC under {path})"
 
 
-def _batch_methods(x: np.ndarray) -> dict[str, Callable[[], object]]:
+def _batch_methods(x: np.ndarray, spec: FeatureSpec) -> dict[str, Callable[[], object]]:
     """Whole-clip MFCC calls with the same settings; libraries that are not installed are left out."""
-    methods: dict[str, Callable[[], object]] = {"ours": lambda: mfcc(x, SPEC)}
-    psf = _optional("python_speech_features")
+    methods: dict[str, Callable[[], object]] = {"ours": lambda: mfcc(x, spec)}
+    psf, librosa = optional("python_speech_features"), optional("librosa")
     if psf:
         x64 = x.astype(np.float64)
-        methods["psf"] = lambda: psf.mfcc(x64, SAMPLE_RATE)
-    librosa = _optional("librosa")
+        methods["psf"] = lambda: psf_mfcc(psf, x64, spec)
     if librosa:
-
-        def librosa_mfcc() -> np.ndarray:
-            return librosa.feature.mfcc(
-                y=librosa.effects.preemphasis(x, coef=SPEC.preemphasis),
-                sr=SAMPLE_RATE,
-                n_mfcc=SPEC.n_mfcc,
-                n_fft=SPEC.n_fft,
-                hop_length=SPEC.hop_length,
-                win_length=SPEC.win_length,
-                window="boxcar",
-                n_mels=SPEC.n_mels,
-                center=False,
-                htk=True,
-                mel_norm=None,
-                lifter=SPEC.lifter,
-            )
-
-        methods["librosa"] = librosa_mfcc
+        methods["librosa"] = lambda: librosa_mfcc(librosa, x, spec)
     return methods
 
 
-def _optional(module: str) -> Any:
-    """The module, or None when it is not installed (the device has neither psf nor librosa)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
 def _stream_blocks(extractor: StreamingMFCC, blocks: list[np.ndarray]) -> list[int]:
-    """Push one whole clip block by block; nanoseconds per push (the flush is not a block and is untimed)."""
+    """Push one whole clip block by block; CPU nanoseconds per push (the flush is not a block and is untimed)."""
     times = []
     for block in blocks:
-        start = time.perf_counter_ns()
+        start = time.thread_time_ns()
         extractor.push(block)
-        times.append(time.perf_counter_ns() - start)
+        times.append(time.thread_time_ns() - start)
     extractor.flush()
     return times
 
@@ -141,45 +130,70 @@ def _blas_limit(threads: int) -> tuple[contextlib.AbstractContextManager, str]:
 
 
 def run(repeats: int = 300, clip: Clip = None, blas_threads: int = 1) -> dict[str, Any]:
-    """Benchmark results as a JSON-ready dict.
+    """Benchmark results of both settings, in this process, as a JSON-ready dict.
 
     ``clip``: a 16 kHz array, an audio file, a corpus folder, or None ($SER_DATA, else synthetic).
     """
     limit, blas_note = _blas_limit(blas_threads)
-    with limit:
-        return _run(repeats, clip, blas_note)
-
-
-def _run(repeats: int, clip: Clip, blas_note: str) -> dict[str, Any]:
-    """The timing loop itself; see the module docstring for how it measures."""
     x, source = load_clip(clip)
-    methods = _batch_methods(x)
+    with limit:
+        settings = {name: _run(x, spec, repeats) for name, spec in SETTINGS.items()}
+    return {
+        "clip": {"source": source, "seconds": x.size / SAMPLE_RATE},
+        "repeats": repeats,
+        "warmup": warmup_rounds(repeats),
+        "method": "all methods interleaved in one loop, order rotated each round; CPU time of this thread, wall time beside",
+        "blas_threads": blas_note,
+        "malloc_env": {k: os.environ[k] for k in ("MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES") if k in os.environ},
+        "settings": settings,
+        "environment": _environment(),
+    }
+
+
+def _run(x: np.ndarray, spec: FeatureSpec, repeats: int) -> dict[str, Any]:
+    """The timing loop of one setting; see the module docstring for how it measures."""
+    methods = _batch_methods(x, spec)
     block = round(BLOCK_SECONDS * SAMPLE_RATE)
     blocks = [x[i : i + block] for i in range(0, x.size, block)]
-    extractor = StreamingMFCC(SPEC)
+    extractor = StreamingMFCC(spec)
     warmup = warmup_rounds(repeats)
     block_times: list[int] = []  # per pushed block, every round; the warm-up rounds' are dropped below
     calls: dict[str, Callable[[], object]] = {**methods, "stream": lambda: block_times.extend(_stream_blocks(extractor, blocks))}
     times = interleaved(calls, repeats, warmup)
-    times["stream"] = block_times[warmup * len(blocks) :]
-    stats = {name: timing_stats(ns) for name, ns in times.items()}
-    ours = stats["ours"]["median_ms"]
+    timings = {name: clocked_stats(t) for name, t in times.items() if name != "stream"}
+    stream = stats(block_times[warmup * len(blocks) :])
     return {
-        "clip": {"source": source, "seconds": x.size / SAMPLE_RATE, "frames": SPEC.n_frames(x.size)},
-        "spec": SPEC.to_dict(),
-        "repeats": repeats,
-        "warmup": warmup,
-        "method": "all methods interleaved in one loop, order rotated each round (glibc mmap/munmap makes timings bimodal)",
-        "blas_threads": blas_note,
-        "timings": stats,
+        "spec": spec.to_dict(),
+        "frames": spec.n_frames(x.size),
+        "timings": timings,
         "stream_block": {
             "seconds": BLOCK_SECONDS,
             "blocks_per_clip": len(blocks),
-            "realtime_fraction": stats["stream"]["median_ms"] / (1000 * BLOCK_SECONDS),
+            "cpu": stream,
+            "realtime_fraction": stream["median_ms"] / (1000 * BLOCK_SECONDS),
         },
-        "ratios": {f"{name}/ours": stats[name]["median_ms"] / ours for name in methods if name != "ours"},
-        "environment": _environment(),
+        "ratios": ratios(timings, "ours"),
     }
+
+
+def in_subprocesses(repeats: int, clip: Clip, scratch: Path, blas_threads: int = 1) -> dict[str, Any]:
+    """``run`` in a fresh process per allocator mode (see the module docstring), and the worst ratio of each peer over the modes."""
+    modes = {}
+    for mode, env in ALLOCATOR_MODES.items():
+        out = scratch / f"features_{mode.replace(' ', '_')}.json"
+        command = [sys.executable, "-m", "ser_edge.bench.features", "--repeats", str(repeats), "--blas-threads", str(blas_threads), "--json", str(out)]
+        if clip is not None:
+            command += ["--data", str(clip)]
+        subprocess.run(command, check=True, capture_output=True, env={**os.environ, **env})
+        modes[mode] = json.loads(out.read_text())
+    worst = {
+        setting: {
+            ratio: min(modes[m]["settings"][setting]["ratios"][ratio]["cpu"] for m in modes)
+            for ratio in next(iter(modes.values()))["settings"][setting]["ratios"]
+        }
+        for setting in SETTINGS
+    }
+    return {"modes": modes, "worst_cpu_ratios": worst}
 
 
 def _environment() -> dict[str, str]:
@@ -197,24 +211,27 @@ LABELS = {
     "ours": "ours (edge.features)",
     "psf": "python_speech_features",
     "librosa": "librosa",
-    "stream": "ours streaming, per 100 ms block",
 }
 
 
 def report(results: dict[str, Any]) -> str:
     """Human-readable table of ``run``'s results."""
-    clip = results["clip"]
     lines = [
-        f"MFCC of {clip['seconds']:.2f} s: {clip['source']}",
-        f"{clip['frames']} frames x {results['spec']['n_mfcc']} coefficients; {results['repeats']} rounds after "
-        f"{results['warmup']} warm-up, BLAS threads: {results['blas_threads']}",
-        f"{results['method']}",
-        f"{'method':36s} {'median ms':>10s} {'p90 ms':>8s} {'min ms':>8s}",
+        f"MFCC of {results['clip']['seconds']:.2f} s: {results['clip']['source']}",
+        f"{results['repeats']} rounds after {results['warmup']} warm-up, BLAS threads: {results['blas_threads']}, "
+        f"allocator environment: {results['malloc_env'] or 'as started'}",
+        results["method"],
     ]
-    for name, stat in results["timings"].items():
-        lines.append(f"{LABELS[name]:36s} {stat['median_ms']:10.3f} {stat['p90_ms']:8.3f} {stat['min_ms']:8.3f}")
-    lines.append(f"streaming uses {100 * results['stream_block']['realtime_fraction']:.2f}% of real time")
-    lines.append("ratios of medians: " + ", ".join(f"{k} = {v:.2f}x" for k, v in results["ratios"].items()))
+    for name, setting in results["settings"].items():
+        lines += [
+            "",
+            f"{name} settings: {setting['frames']} frames x {setting['spec']['n_mfcc']} coefficients",
+            f"{'method':36s} {'CPU ms':>8s} {'p90':>8s} {'wall ms':>8s}",
+        ]
+        for method, stat in setting["timings"].items():
+            lines.append(f"{LABELS[method]:36s} {stat['median_ms']:8.3f} {stat['p90_ms']:8.3f} {stat['wall_median_ms']:8.3f}")
+        lines.append(f"streaming: {setting['stream_block']['cpu']['median_ms']:.3f} ms CPU per 100 ms block")
+        lines.append("ratios of medians (CPU, wall): " + ", ".join(f"{k} = {v['cpu']:.2f}x, {v['wall']:.2f}x" for k, v in setting["ratios"].items()))
     return "\n".join(lines)
 
 
@@ -223,10 +240,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", help="corpus folder or audio file (default: $SER_DATA, else a synthetic signal)")
     parser.add_argument("--repeats", type=int, default=300, help="timed rounds after warm-up")
     parser.add_argument("--blas-threads", type=int, default=1, help="BLAS threads while timing; 0 leaves the default")
+    parser.add_argument("--modes", action="store_true", help="run in a fresh process per glibc allocator mode (as started, mmap, heap)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    results = run(args.repeats, args.data, args.blas_threads)
-    print(report(results))
+    if args.modes:
+        with tempfile.TemporaryDirectory() as tmp:
+            results = in_subprocesses(args.repeats, args.data, Path(tmp), args.blas_threads)
+        for mode, found in results["modes"].items():
+            print(f"=== allocator: {mode}\n{report(found)}\n")
+        print("worst CPU ratios over the modes: " + json.dumps(results["worst_cpu_ratios"]))
+    else:
+        results = run(args.repeats, args.data, args.blas_threads)
+        print(report(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

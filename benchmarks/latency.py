@@ -2,7 +2,9 @@
 
 TensorFlow fixes its thread pools when it starts, so each thread count gets
 its own process (``in_subprocess``), where TensorFlow, LiteRT and onnxruntime
-all get the same number of threads. The four converted formats are timed in
+all get the same number of threads. The four converted formats, and the int8
+model through a bare LiteRT interpreter fed an already quantised window (what
+``ser_edge.model``'s call costs on top of the interpreter), are timed in
 one interleaved loop before TensorFlow is imported, as on the device; Keras
 after, in a loop of its own: interleaved with Keras calls, which sweep the
 caches, the small models took 1.5 to 3 times as long (measured: int8 TFLite
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,9 +31,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before NumPy: see edge/cli
 import numpy as np
 
 from ser_edge.bench.features import Clip, load_clip
-from ser_edge.bench.models import KERAS, load_converted, load_keras
+from ser_edge.bench.models import INT8_TFLITE, KERAS, load_converted, load_keras
 from ser_edge.bench.processes import measure
-from ser_edge.bench.timing import interleaved, stats, warmup_rounds
+from ser_edge.bench.raw_model import RAW_INT8, raw_int8_call
+from ser_edge.bench.timing import clocked_stats, interleaved, warmup_rounds
 from ser_edge.model_meta import ModelMeta
 from ser_edge.pipeline import signal_windows
 
@@ -59,14 +63,19 @@ def run(paths: Mapping[str, Path], threads: int, repeats: int, clip: Clip = None
     converted = load_converted(paths, threads)
     x = sample_window(next(iter(converted.values())).meta, clip)
     warmup = warmup_rounds(repeats)
-    times = interleaved({fmt: (lambda m=model: m.predict(x)) for fmt, model in converted.items()}, repeats, warmup)
+    calls = {fmt: (lambda m=model: m.predict(x)) for fmt, model in converted.items()}
+    calls[RAW_INT8] = raw_int8_call(paths[INT8_TFLITE], x, threads)
+    # one interpreter thread runs in the calling thread; with more, the whole process's CPU time counts their pools too
+    times = interleaved(calls, repeats, warmup, cpu_clock=time.thread_time_ns if threads == 1 else time.process_time_ns)
     import tensorflow as tf  # only now: its threads and memory stay out of the converted formats' loop
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     keras_model, _ = load_keras(paths[KERAS])
-    times |= interleaved(keras_calls(keras_model, x), repeats, warmup)
-    return {"threads": threads, "repeats": repeats, "warmup": warmup, "timings": {name: stats(ns) for name, ns in times.items()}}
+    times |= interleaved(keras_calls(keras_model, x), repeats, warmup, cpu_clock=time.process_time_ns)
+    timings = {name: clocked_stats(t) for name, t in times.items()}
+    overhead = {clock: timings[INT8_TFLITE][key] / timings[RAW_INT8][key] for clock, key in (("cpu", "median_ms"), ("wall", "wall_median_ms"))}
+    return {"threads": threads, "repeats": repeats, "warmup": warmup, "timings": timings, "int8_call_overhead": overhead}
 
 
 def in_subprocess(paths: Mapping[str, Path], threads: int, repeats: int, clip: Path, scratch: Path) -> dict[str, Any]:

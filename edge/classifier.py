@@ -13,7 +13,7 @@ import dataclasses
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,7 +22,9 @@ from ser_edge.decision import DecisionSpec
 from ser_edge.model import LoadedModel, load_model, shipped_adaptive_model_path, shipped_model_path
 from ser_edge.model_meta import ModelMeta
 from ser_edge.scoring import Result, score_file, score_signal
-from ser_edge.stream import StreamConfig, StreamEngine
+
+if TYPE_CHECKING:
+    from ser_edge.stream import StreamConfig, StreamEngine
 
 
 class Classifier:
@@ -108,6 +110,8 @@ class Classifier:
 
     def stream(self, *, decision: DecisionSpec | None = None, config: StreamConfig | None = None) -> StreamEngine:
         """A streaming engine over this model: ``push(Block)`` returns hop results (``decision`` overrides the model's)."""
+        from ser_edge.stream import StreamConfig, StreamEngine  # only for those who stream
+
         config = config or StreamConfig()
         if config.adapt != "off":
             self._check_adaptable()

@@ -1,6 +1,7 @@
 """The one MFCC front end: used by training, conversion checks and the device runtime.
 
-Vectorised NumPy; float32 in and out (the FFT and the two small matrix products run in float64, see ``frames_to_mfcc``). Configured with python_speech_features'
+Vectorised NumPy, float32 in and out, a block of frames at a time (the arithmetic is in
+``ser_edge.cepstra``). Configured with python_speech_features'
 settings it reproduces ``python_speech_features.mfcc`` (same framing, same
 integer-bin triangular mel filterbank, orthonormal DCT-II, sinusoidal lifter,
 log-energy in c0). One intentional difference: an empty signal gives zero
@@ -13,15 +14,15 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from ser_edge import checks
+from ser_edge.cepstra import BLOCK_FRAMES, ZERO_REPLACEMENT, frames_to_mfcc, hz_to_mel, mel_to_hz, workspace
 
-#: What python_speech_features puts in place of an exact zero before the log.
-ZERO_REPLACEMENT = float(np.finfo(np.float64).eps)
+__all__ = ["FeatureError", "FeatureSpec", "StreamingMFCC", "ZERO_REPLACEMENT", "as_float_signal", "hz_to_mel", "mel_to_hz", "mfcc", "preemphasise"]
+
 WINDOWS = ("rectangular", "hamming", "hann")
 #: Largest float sample accepted (+36 dBFS): beyond it a signal is broken, not loud, and would swamp every frame it touches.
 MAX_ABS_SAMPLE = 64.0
@@ -139,57 +140,6 @@ class FeatureSpec:
         return cls(win_length=400, n_fft=512, n_mels=nfilt, n_mfcc=numcep, lifter=22, window="rectangular", log_floor=0.0)
 
 
-def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
-    return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
-
-
-def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
-    return 700.0 * (10.0 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1.0)
-
-
-@dataclass(frozen=True)
-class _Matrices:
-    window: np.ndarray  # (win_length,), float64
-    filterbank_t: np.ndarray  # (n_fft//2+1, n_mels), float64
-    dct_t: np.ndarray  # (n_mels, n_mfcc), lifter folded in, float64
-
-
-@lru_cache(maxsize=16)
-def _matrices(spec: FeatureSpec) -> _Matrices:
-    """Precompute window, mel filterbank and (liftered) DCT matrices once per spec."""
-    n = spec.win_length
-    if spec.window == "hamming":
-        window = np.hamming(n)
-    elif spec.window == "hann":
-        window = np.hanning(n)
-    else:
-        window = np.ones(n)
-
-    # Triangular filters on integer FFT bins, exactly as python_speech_features builds them.
-    mel_points = np.linspace(hz_to_mel(spec.fmin), hz_to_mel(spec.upper_frequency), spec.n_mels + 2)
-    bins = np.floor((spec.n_fft + 1) * mel_to_hz(mel_points) / spec.sample_rate).astype(int)
-    k = np.arange(spec.n_fft // 2 + 1)[None, :]
-    left, centre, right = bins[:-2, None], bins[1:-1, None], bins[2:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rising = np.where((k >= left) & (k < centre), (k - left) / (centre - left), 0.0)
-        falling = np.where((k >= centre) & (k < right), (right - k) / (right - centre), 0.0)
-    filterbank = rising + falling
-
-    # Orthonormal DCT-II, first n_mfcc rows, with the sinusoidal lifter applied per coefficient.
-    m = spec.n_mels
-    q = np.arange(spec.n_mfcc)[:, None]
-    dct = np.cos(np.pi * q * (2 * np.arange(m)[None, :] + 1) / (2 * m)) * np.sqrt(2.0 / m)
-    dct[0] /= np.sqrt(2.0)
-    if spec.lifter > 0:
-        dct *= (1 + (spec.lifter / 2.0) * np.sin(np.pi * np.arange(spec.n_mfcc) / spec.lifter))[:, None]
-
-    return _Matrices(
-        window=window,
-        filterbank_t=np.ascontiguousarray(filterbank.T),
-        dct_t=np.ascontiguousarray(dct.T),
-    )
-
-
 def as_float_signal(signal: np.ndarray) -> np.ndarray:
     """Return a 1-D float32 signal; integer PCM is scaled to [-1, 1). NaN or inf is a FeatureError."""
     x = np.asarray(signal)
@@ -201,34 +151,13 @@ def as_float_signal(signal: np.ndarray) -> np.ndarray:
             return ((x.astype(np.float64) - scale) / scale).astype(np.float32)
         return (x.astype(np.float32) / np.float32(scale)).astype(np.float32)
     x = x.astype(np.float32, copy=False)
-    peak = float(np.abs(x).max()) if x.size else 0.0  # one pass: NaN and inf show in the peak too
+    peak = max(float(x.max()), -float(x.min())) if x.size else 0.0  # no temporary; NaN and inf show in the peak too
     if not np.isfinite(peak):
         bad = int(np.count_nonzero(~np.isfinite(x)))
         raise FeatureError(f"signal contains {bad} NaN or infinite samples")
     if peak > MAX_ABS_SAMPLE:
         raise FeatureError(f"signal has samples of magnitude {peak:.3g}; float audio lies within about ±1 (at most {MAX_ABS_SAMPLE:g} is accepted)")
     return x
-
-
-def frames_to_mfcc(frames: np.ndarray, spec: FeatureSpec) -> np.ndarray:
-    """MFCC of already pre-emphasised frames, shape (n, win_length) -> (n, n_mfcc) float32."""
-    mats = _matrices(spec)
-    # Spectrum and the two small products run in float64: NumPy's FFT is several times faster
-    # there than in float32, and a frame's result then does not depend on how many frames share
-    # the call (float32 BLAS rounds differently per batch shape), so streaming == batch exactly.
-    padded = np.zeros((frames.shape[0], spec.n_fft))
-    np.multiply(frames, mats.window, out=padded[:, : spec.win_length])
-    spectrum = np.fft.rfft(padded, axis=1)
-    power = (spectrum.real**2 + spectrum.imag**2) * (1.0 / spec.n_fft)
-    cepstra = _log(power @ mats.filterbank_t, spec.log_floor) @ mats.dct_t
-    if spec.append_energy:
-        cepstra[:, 0] = _log(power.sum(axis=1), spec.log_floor)
-    return cepstra.astype(np.float32, copy=False)
-
-
-def _log(x: np.ndarray, floor: float) -> np.ndarray:
-    """Natural log with the spec's floor (or psf's exact-zero replacement when the floor is 0)."""
-    return np.log(np.maximum(x, floor) if floor > 0 else np.where(x == 0, ZERO_REPLACEMENT, x))
 
 
 def preemphasise(x: np.ndarray, coeff: float, previous: float = 0.0) -> np.ndarray:
@@ -254,13 +183,30 @@ def mfcc(signal: np.ndarray, spec: FeatureSpec) -> np.ndarray:
     """MFCC matrix (n_frames, n_mfcc), float32, of a mono signal at ``spec.sample_rate``."""
     x = as_float_signal(signal)
     n = spec.n_frames(x.size)
-    if n == 0:
-        return np.zeros((0, spec.n_mfcc), dtype=np.float32)
-    return frames_to_mfcc(_frame(preemphasise(x, spec.preemphasis), spec, n), spec)
+    out = np.empty((n, spec.n_mfcc), dtype=np.float32)
+    work = workspace(spec)
+    for first in range(0, n, BLOCK_FRAMES):  # pre-emphasis and framing a block at a time: no copy of the whole signal
+        count = min(BLOCK_FRAMES, n - first)
+        _emphasise_into(x, first * spec.hop_length, work.samples[: (count - 1) * spec.hop_length + spec.win_length], spec.preemphasis, work.scratch)
+        work.block(work.frames[:count], out[first : first + count])
+    return out
+
+
+def _emphasise_into(x: np.ndarray, lo: int, out: np.ndarray, coeff: float, scratch: np.ndarray) -> None:
+    """``out`` = pre-emphasised x[lo : lo + len(out)], zero past the signal's end (the float32 arithmetic of ``preemphasise``)."""
+    have = max(min(out.size, x.size - lo), 0)
+    out[have:] = 0.0
+    if coeff == 0:
+        out[:have] = x[lo : lo + have]
+    elif have:
+        c = np.float32(coeff)
+        out[0] = x[lo] - c * (x[lo - 1] if lo else np.float32(0.0))
+        scaled = np.multiply(x[lo : lo + have - 1], c, out=scratch[: have - 1])  # float32, as in preemphasise
+        np.subtract(x[lo + 1 : lo + have], scaled, out=out[1:have])
 
 
 class StreamingMFCC:
-    """Push blocks of any size, get exactly the new frames; concatenated output equals ``mfcc`` of the whole.
+    """Push blocks of any size, get exactly the new frames; concatenated output equals ``mfcc`` of the whole (to float32 rounding, ~4e-6).
 
     Keeps only the samples of the incomplete frame and the last sample for
     pre-emphasis, so memory stays flat however long the stream runs.

@@ -7,6 +7,7 @@ file rule is that a clip's probabilities are the mean of its windows'.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -33,9 +34,19 @@ class Features:
 
 
 def mfcc_chunks(blocks: Iterable[np.ndarray], spec: FeatureSpec) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-    """(new frames, the block they came from) for each block, then (the final padded frames, None): a streaming MFCC pass."""
+    """(new frames, the block they came from) for each block, then (the final padded frames, None): a streaming MFCC pass.
+
+    A signal that comes as one block (a short file read in one call) goes through ``mfcc`` in one pass instead.
+    """
+    iterator = iter(blocks)
+    first = next(iterator, None)
+    second = None if first is None else next(iterator, None)
+    if first is not None and second is None:
+        yield mfcc(first, spec), first
+        yield np.zeros((0, spec.n_mfcc), dtype=np.float32), None
+        return
     stream = StreamingMFCC(spec)
-    for block in blocks:
+    for block in itertools.chain([b for b in (first, second) if b is not None], iterator):
         yield stream.push(block), block
     yield stream.flush(), None
 

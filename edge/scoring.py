@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,8 @@ from ser_edge.pipeline import BATCH_WINDOWS, features_of_blocks, file_probabilit
 from ser_edge.speech import VadSpec
 from ser_edge.windows import clip_window_batches, trim_bounds
 
-BLOCK_SECONDS = 1.0
+#: Seconds of a file decoded at a time: a clip of up to this length is read in one call and framed in one pass.
+BLOCK_SECONDS = 4.0
 #: Frames held in memory (2 minutes at a 10 ms hop, 2.9 MB at 60 MFCC); a longer signal is scored in two passes.
 IN_MEMORY_FRAMES = 12_000
 #: Shortest audio scored: under a quarter of a second there is no utterance to judge.
@@ -114,7 +116,13 @@ def score_signal(signal: np.ndarray, model: LoadedModel, *, sample_rate: int, se
     """Score samples in memory (any rate; 1-D, or 2-D with a channel axis); ValueError for a signal that cannot be used."""
     rate = model.meta.features.sample_rate
     try:
-        return score_source(lambda: signal_blocks(signal, source_rate=sample_rate, sample_rate=rate), model, path=None, segments=segments, voice=voice)
+        return score_source(
+            partial(signal_blocks, signal, source_rate=sample_rate, sample_rate=rate, block_seconds=BLOCK_SECONDS),
+            model,
+            path=None,
+            segments=segments,
+            voice=voice,
+        )
     except FeatureError as exc:
         raise ValueError(f"signal: {exc}") from None
 

@@ -7,7 +7,7 @@ installed finds them in ``<repo>/models`` instead.
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib.util
 from pathlib import Path
 
 PACKAGE = "ser_edge.models"
@@ -18,10 +18,12 @@ EXAMPLE_SUFFIXES = (".flac", ".wav")
 
 def shipped_folder() -> Path:
     """Folder of the shipped files: the installed ``ser_edge.models`` package, else ``<repo>/models``."""
-    try:
-        return Path(str(importlib.resources.files(PACKAGE)))
+    try:  # find_spec, not importlib.resources: that costs ~5 ms of start-up
+        spec = importlib.util.find_spec(PACKAGE)
     except ModuleNotFoundError:
-        return SOURCE_FOLDER
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return Path(locations[0]) if locations else SOURCE_FOLDER
 
 
 def example_clips() -> list[Path]:

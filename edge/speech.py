@@ -32,10 +32,11 @@ class VoiceDetector:
 
     def voiced(self, levels_db: np.ndarray) -> np.ndarray:
         """Boolean mask of the voiced frames among the next ``levels_db``."""
-        floor = np.empty_like(levels_db)
-        current = self._floor if self._floor is not None else float(levels_db[0]) if len(levels_db) else 0.0
-        for i, level in enumerate(levels_db):
-            current = min(float(level), current + self._rise)
-            floor[i] = current
-        self._floor = current
+        if len(levels_db) == 0:
+            return np.zeros(0, dtype=bool)
+        current = self._floor if self._floor is not None else float(levels_db[0])
+        # floor[i] = min(level[i], floor[i-1] + rise): less the ramp (i+1) * rise, a running minimum (float64, no Python loop)
+        ramp = np.arange(1, len(levels_db) + 1) * self._rise
+        floor = np.minimum.accumulate(np.minimum(levels_db - ramp, current)) + ramp
+        self._floor = float(floor[-1])
         return (levels_db > floor + self.spec.margin_db) & (levels_db > self.spec.min_db)

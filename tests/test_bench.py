@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from ser_edge.bench.models import MODEL_FILES, missing, model_paths
 from ser_edge.bench.processes import measure
 from ser_edge.shipped import shipped_folder
 
-SECTIONS = ("machine", "accuracy", "latency", "pipeline", "features", "stream", "startup", "score", "sizes", "targets", "run")
+SECTIONS = ("machine", "accuracy", "latency", "pipeline", "features", "peer", "stream", "startup", "score", "sizes", "targets", "run")
 FRACTIONS = ("accuracy", "uar", "macro_f1", "file", "window")
 
 
@@ -34,10 +35,19 @@ def test_stats_are_in_milliseconds() -> None:
 def test_interleaved_times_every_call_and_rotates_the_order() -> None:
     order: list[str] = []
     times = timing.interleaved({name: (lambda n=name: order.append(n)) for name in "abc"}, repeats=4, warmup=2)
-    assert {name: len(ns) for name, ns in times.items()} == {"a": 4, "b": 4, "c": 4}
-    assert all(ns >= 0 for values in times.values() for ns in values)
+    assert {name: (len(t.cpu_ns), len(t.wall_ns)) for name, t in times.items()} == {"a": (4, 4), "b": (4, 4), "c": (4, 4)}
+    assert all(ns >= 0 for t in times.values() for ns in (*t.cpu_ns, *t.wall_ns))
     firsts = order[::3]
     assert firsts == ["a", "b", "c", "a", "b", "c"]  # each name leads a round in turn
+
+
+def test_cpu_time_leaves_out_sleeping_but_wall_time_does_not() -> None:
+    times = timing.interleaved({"sleep": lambda: time.sleep(0.02), "spin": lambda: sum(range(200_000))}, repeats=3, warmup=1)
+    figures = {name: timing.clocked_stats(t) for name, t in times.items()}
+    assert figures["sleep"]["wall_median_ms"] >= 19 and figures["sleep"]["median_ms"] < 5
+    assert figures["spin"]["median_ms"] > 0
+    ratio = timing.ratios(figures, "spin")["sleep/spin"]
+    assert ratio["wall"] > ratio["cpu"]
 
 
 def test_spread_keeps_both_ends_and_every_field_aligned() -> None:
@@ -102,25 +112,30 @@ def test_markdown_table() -> None:
     assert report.table(("a", "b"), [(1, 2)]) == ["| a | b |", "| --- | ---: |", "| 1 | 2 |"]
 
 
-def _results(int8_ms: float, hop_ms: float, growth_mb: float, startup_s: float) -> dict[str, Any]:
-    """The smallest results dict ``targets.evaluate`` reads."""
+def _results(int8_ms: float, hop_ms: float, growth_mb: float, startup_s: float, speed: float = 1.0) -> dict[str, Any]:
+    """The smallest results dict ``targets.evaluate`` reads; ``speed`` scales the front end, per-file and model-call ratios."""
     figures = {"overall": {"accuracy": 0.80}, "headline": {"accuracy": 0.60}}
     return {
         "accuracy": {"formats": {"keras": figures, "int8.tflite": {"overall": {"accuracy": 0.795}, "headline": {"accuracy": 0.58}}}},
-        "latency": {"1": {"timings": {"float32.tflite": {"median_ms": 0.3}, "int8.tflite": {"median_ms": int8_ms}}}},
+        "latency": {
+            "1": {"timings": {"float32.tflite": {"median_ms": 0.3}, "int8.tflite": {"median_ms": int8_ms}}, "int8_call_overhead": {"cpu": 1.2 / speed}}
+        },
         "sizes": {"float32.tflite": 1000, "int8.tflite": 300},
         "pipeline": {"ratios": {"keras predict/edge": 25.0}},
         "stream": {"hop_s": 0.5, "audio_s": 3600, "compute_per_model_hop": {"median_ms": hop_ms, "p90_ms": hop_ms}, "rss_growth_mb": {"peak_mb": growth_mb}},
-        "startup": {"processes": {"ser-edge predict (1 file)": {"wall_s": startup_s, "peak_rss_mb": 60.0}}},
+        "startup": {"processes": {"ser-edge predict (1 file)": {"wall_s": startup_s, "cpu_s": startup_s / 2, "peak_rss_mb": 60.0}}},
         "score": {"jobs": {"1": {"files_per_s_per_core": 400.0}}},
+        "features": {"modes": {"as started": {}, "mmap": {}}, "worst_cpu_ratios": {"shipped": {"psf/ours": 2.5 * speed, "librosa/ours": 2.0 * speed}}},
+        "peer": {"ratios": {"librosa load + librosa MFCC + int8/score_file": {"cpu": 1.6 * speed}}},
     }
 
 
 def test_targets_verdicts() -> None:
     verdicts = {t.name: t.met for t in targets.evaluate(_results(int8_ms=0.1, hop_ms=1.0, growth_mb=0.5, startup_s=0.2))}
     assert verdicts == dict.fromkeys(verdicts, True) | {"int8 accuracy": False}  # headline drops 2 pp
-    failing = {t.name: t.met for t in targets.evaluate(_results(int8_ms=0.25, hop_ms=2.5, growth_mb=6.0, startup_s=0.6))}
-    assert not any(failing[name] for name in ("int8 speed", "stream compute", "stream memory", "predict start-up"))
+    failing = {t.name: t.met for t in targets.evaluate(_results(int8_ms=0.25, hop_ms=2.5, growth_mb=6.0, startup_s=0.6, speed=0.8))}
+    slow = ("int8 speed", "stream compute", "stream memory", "predict start-up", "predict start-up CPU", "front end vs python_speech_features")
+    assert not any(failing[name] for name in (*slow, "front end vs librosa", "per file vs librosa", "model call overhead"))
     assert failing["int8 size"] and failing["score throughput"]
 
 
@@ -164,7 +179,10 @@ def test_quick_run_writes_every_section_with_sane_numbers(quick_run: Path) -> No
     assert results["accuracy"]["formats"]["keras"]["agreement"] == {"file": 1.0, "window": 1.0}
     assert set(results["latency"]) >= {"1"}
     assert results["stream"]["windows"] > 0 and results["stream"]["audio_s"] >= 119
-    assert len(results["targets"]) == 9 and all(isinstance(t["met"], bool) for t in results["targets"])
+    assert len(results["targets"]) == 14 and all(isinstance(t["met"], bool) for t in results["targets"])
+    assert set(results["features"]["modes"]) == {"as started", "mmap", "heap"}
+    for mode in results["features"]["modes"].values():
+        assert set(mode["settings"]) == {"psf", "shipped"} and mode["settings"]["shipped"]["spec"]["n_mfcc"] == 60
 
 
 def test_quick_run_writes_markdown_and_plots(quick_run: Path) -> None:
@@ -173,3 +191,15 @@ def test_quick_run_writes_markdown_and_plots(quick_run: Path) -> None:
     for png in ("quick_accuracy_vs_latency.png", "quick_latency.png"):
         assert (quick_run / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert png in page
+
+
+def test_scaling_measures_predict_and_score_in_fresh_processes(tmp_path: Path) -> None:
+    from ser_edge.bench import plots, scaling
+    from ser_edge.model import shipped_model_path
+
+    results = scaling.run([1.0, 12.0], [4], shipped_model_path(), log=lambda _: None)
+    assert [round(r["audio_s"]) for r in results["by_length"]] == [1, 12] and results["by_folder"][0]["files"] == 4
+    for row in (*results["by_length"], *results["by_folder"]):
+        assert 0 < row["cpu_s"] < 30 and 20 < row["peak_rss_mb"] < 500 and row["wall_s"] > 0
+    plots.scaling(results, tmp_path / "s.png")
+    assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -72,3 +72,24 @@ def test_score_output_is_kept_unless_overwrite_and_resume_refuses_another_model(
     assert other.returncode == 2 and "another model_sha256" in other.stderr and out.read_text() == first
     same = run("ser-edge", "score", *clips, "-o", out, "-j", "1", "--resume")
     assert same.returncode == 0 and "resuming: 2 files already" in same.stderr
+
+
+def test_predict_imports_neither_the_listen_serve_nor_batch_machinery() -> None:
+    script = (
+        "import sys, ser_edge.cli; "
+        "print(sorted(m for m in ('ser_edge.listen', 'ser_edge.serve', 'ser_edge.batch', 'ser_edge.summary', 'multiprocessing', 'importlib.metadata') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+    listed = run("ser-edge", "--help")
+    assert listed.returncode == 0 and all(name in listed.stdout for name in ("listen", "serve", "predict", "score"))
+    assert run("ser-edge", "listen", "--help").returncode == 0 and run("ser-edge", "serve", "--help").returncode == 0
+
+
+@pytest.mark.parametrize(("files", "cores", "jobs"), [(1, 2, 1), (10**6, 2, 1), (10**6, 1, 1), (499, 4, 1), (1000, 4, 2), (1500, 4, 3), (10**6, 4, 4)])
+def test_default_jobs_is_one_process_on_two_cores_else_one_worker_per_500_files(files: int, cores: int, jobs: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ser_edge import cores as cores_module
+
+    monkeypatch.setattr(cores_module, "usable_cores", lambda: cores)
+    assert cores_module.default_jobs(files) == jobs

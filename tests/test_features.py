@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import python_speech_features as psf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ser_edge import cepstra
 from ser_edge.audio import read_audio
 from ser_edge.features import FeatureError, FeatureSpec, StreamingMFCC, mfcc
 
@@ -55,6 +57,50 @@ def test_matches_python_speech_features_on_real_speech(config: dict[str, int], s
 @given(n=st.integers(1, 2000), seed=st.integers(0, 2**16))
 def test_matches_python_speech_features_at_any_length(n: int, seed: int) -> None:
     assert psf_difference(noise(n, seed), {}) < 1e-3
+
+
+# --- the blocked arithmetic against the plain formula -----------------------------------------
+
+
+def reference_mfcc(x: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+    """MFCC by the straightforward formula, all in float64 but the float32 pre-emphasis: what edge.features computed before blocking."""
+    y = np.concatenate([[x[0]], x[1:] - np.float32(spec.preemphasis) * x[:-1]]).astype(np.float64)
+    n = spec.n_frames(y.size)
+    y = np.concatenate([y, np.zeros(max((n - 1) * spec.hop_length + spec.win_length - y.size, 0))])
+    frames = np.stack([y[i * spec.hop_length : i * spec.hop_length + spec.win_length] for i in range(n)]) * cepstra.window_of(spec)
+    power = np.abs(np.fft.rfft(frames, n=spec.n_fft, axis=1)) ** 2 / spec.n_fft
+    out = np.log(np.maximum(power @ cepstra.filterbank(spec).T, spec.log_floor)) @ cepstra.dct_matrix(spec).T
+    out[:, 0] = np.log(np.maximum(power.sum(axis=1), spec.log_floor))
+    return out
+
+
+@pytest.mark.parametrize("seconds", [0.03, 0.7, 3.0, 4.3])
+def test_blocked_mfcc_matches_the_plain_formula_on_real_speech(seconds: float, ser_data: Path) -> None:
+    spec = FeatureSpec()  # the shipped settings: 50 ms frames, FFT 1024, 80 mels, 60 MFCC
+    worst = 0.0
+    for path in speech_files(ser_data):
+        x = read_audio(path).samples[: round(seconds * spec.sample_rate)]
+        ours, plain = mfcc(x, spec), reference_mfcc(x, spec)
+        assert ours.shape == plain.shape and ours.dtype == np.float32
+        worst = max(worst, float(np.abs(ours - plain).max()))
+    assert worst < 4e-5  # float32 power and mel products, float64 FFT and DCT
+
+
+@FAST
+@given(n=st.integers(1, 30000), seed=st.integers(0, 2**16), scale=st.sampled_from([1e-4, 0.1, 0.9]))
+def test_blocked_mfcc_matches_the_plain_formula_on_noise(n: int, seed: int, scale: float) -> None:
+    x = noise(n, seed, scale)
+    np.testing.assert_allclose(mfcc(x, FeatureSpec()), reference_mfcc(x, FeatureSpec()), rtol=0, atol=4e-5)
+
+
+def test_buffers_are_per_thread() -> None:
+    spec, x = FeatureSpec(), noise(16000, 3)
+    results: list[np.ndarray] = []
+    thread = threading.Thread(target=lambda: results.append(mfcc(x, spec)))
+    thread.start()
+    thread.join()
+    np.testing.assert_array_equal(results[0], mfcc(x, spec))
+    assert cepstra.workspace(spec) is cepstra.workspace(spec)
 
 
 # --- streaming == batch --------------------------------------------------------------------

@@ -21,6 +21,7 @@ from ser_edge.features import mfcc
 from ser_edge.model import LoadedModel
 from ser_edge.scoring import score_file
 from ser_edge.shipped import example_clips
+from ser_edge.speech import VadSpec, VoiceDetector
 from ser_edge.stream import Block, StreamConfig, StreamEngine, file_source
 from ser_edge.windows import clip_windows
 
@@ -181,3 +182,23 @@ def test_listen_ctrl_c_stops_cleanly_with_a_summary() -> None:
     assert "Traceback" not in stderr
     lines = [json.loads(x) for x in (first + stdout).splitlines()]
     assert "summary" in lines[-1] and lines[-1]["summary"]["hops"] == len(lines) - 1 >= 1
+
+
+def sequential_floor_voiced(levels: np.ndarray, spec: VadSpec, fps: float) -> np.ndarray:
+    """The voice test as a plain loop: the floor follows the level down at once and climbs ``rise`` per frame."""
+    rise, current, floor = spec.rise_db_per_s / fps, float(levels[0]), np.empty(len(levels))
+    for i, level in enumerate(levels):
+        current = min(float(level), current + rise)
+        floor[i] = current
+    return (levels > floor + spec.margin_db) & (levels > spec.min_db)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100, 10_000])
+def test_voice_detector_equals_the_plain_loop_in_any_chunking(chunk: int) -> None:
+    rng = np.random.default_rng(5)
+    levels = (np.repeat(rng.uniform(-90, -10, 60), 50) + rng.normal(0, 3, 3000)).astype(np.float32)
+    detector = VoiceDetector(VadSpec(), 100.0)
+    chunked = np.concatenate([detector.voiced(levels[i : i + chunk]) for i in range(0, len(levels), chunk)])
+    expected = sequential_floor_voiced(levels, VadSpec(), 100.0)
+    assert 0.1 < expected.mean() < 0.9  # both outcomes occur
+    np.testing.assert_array_equal(chunked, expected)
