@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ser_edge.scoring import Result
+from ser_edge.sources import is_url, open_url
 
 if TYPE_CHECKING:
     from ser_edge.classifier import Classifier
@@ -179,8 +180,10 @@ def _score_task(paths: list[str]) -> list[Result]:
 
 
 def _guarded(path: str, classifier: Classifier, segments: bool) -> Result:
-    """``score_file``, with any unexpected exception also turned into an error row, so one file cannot stop a batch."""
+    """``score_file`` (of a URL through fsspec), with any unexpected exception also turned into an error row, so one file cannot stop a batch."""
     try:
+        if is_url(path):
+            return classifier.score_opened(lambda: open_url(path), name=path, segments=segments)
         return classifier.score_file(path, segments=segments)
     except Exception as exc:  # a bug or an exotic failure: report it on the file's row and go on
         return Result(path=path, error=f"{path}: unexpected error ({type(exc).__name__}: {exc})")

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from ser_edge.decision import DecisionSpec
 from ser_edge.model import LoadedModel, load_model, shipped_model_path
 from ser_edge.model_meta import ModelMeta
-from ser_edge.scoring import Result, score_file, score_signal
+from ser_edge.scoring import Result, score_file, score_opened, score_signal
 from ser_edge.stream import StreamConfig, StreamEngine
 
 
@@ -66,6 +67,10 @@ class Classifier:
     def score_file(self, path: str | os.PathLike[str], *, segments: bool = False) -> Result:
         """Score one audio file; a file that cannot be scored gives a result with ``error`` set."""
         return score_file(path, self.model, segments=segments)
+
+    def score_opened(self, open_file: Callable[[], AbstractContextManager[BinaryIO]], *, name: str, segments: bool = False) -> Result:
+        """Score a seekable file that ``open_file`` opens (``lambda: fsspec.open(url, "rb")``; called once per pass), as ``score_file`` scores a path."""
+        return score_opened(open_file, self.model, name=name, segments=segments)
 
     def score_files(self, paths: Iterable[str | os.PathLike[str]], *, segments: bool = False, jobs: int = 1) -> Iterator[Result]:
         """Results of ``paths`` in order, from ``jobs`` worker processes; bad files are error results."""
