@@ -24,12 +24,13 @@ import click
 from ser_edge.batch import usable_cores
 from ser_edge.classifier import Classifier
 from ser_edge.decision import SILENCE, UNCERTAIN
+from ser_edge.extras import EXTRAS, missing_modules
 from ser_edge.files import AUDIO_SUFFIXES, collect_files, suffixes_from
 from ser_edge.listen import listen
 from ser_edge.options import load_or_usage_error, model_options
 from ser_edge.pipes import QuietPipeGroup
 from ser_edge.progress import progress_bar
-from ser_edge.result_files import Outcome, ResultFile, ResultFileBusy, check_run, write_run
+from ser_edge.result_files import Outcome, ResultFile, ResultFileBusy, check_run, open_results, write_run
 from ser_edge.scoring import Result
 from ser_edge.serve import serve
 from ser_edge.shipped import example_clips
@@ -138,7 +139,9 @@ def _result_line(result: Result, top_k: int) -> str:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Result file, one row per audio file: .csv or .jsonl.")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(), help="Result file, one row per audio file: .csv or .jsonl, or a DIR.parquet folder of Parquet parts."
+)
 @click.option(
     "--ext",
     default=",".join(s.lstrip(".") for s in AUDIO_SUFFIXES),
@@ -157,6 +160,19 @@ def _result_line(result: Result, top_k: int) -> str:
     help="CSV with path,label columns (paths absolute or relative to here): the truth to compare with [default: from corpus file names].",
 )
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Folder for summary.json and, with truth and matplotlib, confusion.png.")
+@click.option(
+    "--dask",
+    "dask_scheduler",
+    metavar="SCHEDULER",
+    help="Score on a Dask cluster: its scheduler address (tcp://host:8786), or local:N for N local worker processes (needs the dask extra).",
+)
+@click.option(
+    "--files-per-task",
+    default=32,
+    show_default=True,
+    type=click.IntRange(1),
+    help="With --dask: files in each Dask task (spreading the per-task cost).",
+)
 @model_options
 @click.option("--json", "as_json", is_flag=True, help="Print the end-of-run summary as JSON on stdout.")
 @click.pass_context
@@ -172,6 +188,8 @@ def score(
     segments: bool,
     labels_csv: str | None,
     report_dir: str | None,
+    dask_scheduler: str | None,
+    files_per_task: int,
     model_path: str | None,
     backend: str | None,
     threads: int,
@@ -180,7 +198,11 @@ def score(
     """Score every audio file under PATHs into a CSV or JSONL file.
 
     Folders are searched recursively, files given by name are scored whatever
-    their extension. Rows are appended and flushed as files finish, in a fixed (sorted) order, so
+    their extension. A PATH may also be a URL that fsspec reads (s3://, gs://,
+    https://, memory://), and OUTPUT a DIR.parquet folder of Parquet parts.
+    With --dask the files are scored on a Dask cluster, in tasks of
+    --files-per-task files, each worker reading its own audio; the rows and
+    --resume are those of a local run. Rows are appended and flushed as files finish, in a fixed (sorted) order, so
     an interrupted run leaves a valid OUTPUT: run the same command with --resume
     to score only what is missing (OUTPUT.run.json records the model and
     options, and --resume refuses other ones). Columns: path, label, emotion,
@@ -202,13 +224,14 @@ def score(
       ser-edge score data/ravdess -o ravdess.jsonl --report ravdess_report/
       ser-edge score calls/ extra.wav -o out.csv --labels truth.csv -j 2
       ser-edge score long_talks/ -o talks.jsonl --segments --ext wav,mp3
+      ser-edge score s3://bucket/calls/ -o calls.parquet --dask tcp://scheduler:8786
+      ser-edge score recordings/ -o results.csv --dask local:2
 
     Exit status: 0 every file scored, 1 some file failed (see its error column)
     or a folder could not be read, 2 usage error (no audio found included), 130
     interrupted by Ctrl-C.
     """
     model = load_or_usage_error(model_path, backend, threads)
-    labels = model.meta.labels
     suffixes = suffixes_from(ext.split(","))
     if not suffixes:
         raise click.BadParameter("give at least one extension", param_hint="--ext")
@@ -216,18 +239,61 @@ def score(
         raise click.UsageError("--resume and --overwrite exclude each other")
     if retry_errors and not resume:
         raise click.UsageError("--retry-errors goes with --resume")
+    if dask_scheduler and jobs:
+        raise click.UsageError("-j is for local runs; with --dask the cluster's workers do the work")
     try:
         truth = read_truth_csv(labels_csv) if labels_csv else None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise click.BadParameter(str(exc), param_hint="--labels") from None
+    with _engine(dask_scheduler, model) as engine:
+        _score_files(
+            ctx,
+            engine,
+            paths=paths,
+            output=output,
+            suffixes=suffixes,
+            resume=resume,
+            retry_errors=retry_errors,
+            overwrite=overwrite,
+            segments=segments,
+            truth=truth,
+            labels_csv=labels_csv,
+            report_dir=report_dir,
+            model=model,
+            jobs=jobs,
+            files_per_task=files_per_task,
+            as_json=as_json,
+        )
 
-    files, unreadable = collect_files(paths, suffixes=suffixes)
+
+def _score_files(
+    ctx: click.Context,
+    engine: Any,
+    *,
+    paths: tuple[str, ...],
+    output: str,
+    suffixes: tuple[str, ...],
+    resume: bool,
+    retry_errors: bool,
+    overwrite: bool,
+    segments: bool,
+    truth: dict[str, str] | None,
+    labels_csv: str | None,
+    report_dir: str | None,
+    model: Classifier,
+    jobs: int | None,
+    files_per_task: int,
+    as_json: bool,
+) -> None:
+    """The body of ``score`` once its options are checked, with ``engine`` a Dask client (or None: local processes)."""
+    labels = model.meta.labels
+    files, unreadable = collect_files(paths, suffixes=suffixes) if engine is None else engine_module().collect(paths, client=engine, suffixes=suffixes)
     for problem in unreadable:
         click.echo(f"warning: cannot read folder {problem}", err=True)
     if not files:
         raise click.UsageError(f"no audio files ({', '.join(suffixes)}) under {', '.join(paths)}; nothing to score")
     try:
-        result_file = ResultFile(output, labels, segments)
+        result_file = open_results(output, labels, segments)
     except ResultFileBusy as exc:
         raise click.UsageError(str(exc)) from None
     except ValueError as exc:
@@ -244,7 +310,11 @@ def score(
         started = time.monotonic()
         try:
             with progress_bar(len(todo), "scoring") as bar, _warnings_as_lines():
-                for result in model.score_files(todo, segments=segments, jobs=jobs or usable_cores()):
+                if engine is None:
+                    scored = model.score_files(todo, segments=segments, jobs=jobs or usable_cores())
+                else:
+                    scored = engine_module().results(todo, client=engine, model=model, segments=segments, files_per_task=files_per_task)
+                for result in scored:
                     result_file.write(result)
                     outcomes.append(Outcome(result.path, result.label, result.emotion, result.error))
                     bar.update()
@@ -254,6 +324,11 @@ def score(
                 err=True,
             )
             ctx.exit(EXIT_INTERRUPTED)
+        except RuntimeError as exc:  # only ser_edge.dask's DaskRunError: the cluster went away mid-run
+            if engine is None:
+                raise
+            click.echo(f"error: {exc}; the {len(outcomes)} rows written are kept in {output}, run again with --resume", err=True)
+            ctx.exit(1)
         except OSError as exc:  # a full disk, a lost mount: what was written stays, and --resume repairs the last row
             click.echo(f"error: cannot write {output}: {exc.strerror or exc}; its {len(outcomes)} complete rows are kept, run again with --resume", err=True)
             ctx.exit(1)
@@ -282,6 +357,31 @@ def score(
     ctx.exit(1 if summary["failed"] or unreadable else 0)
 
 
+def engine_module() -> Any:
+    """``ser_edge.dask``, imported only for --dask (``import ser_edge`` and local runs never import Dask)."""
+    import ser_edge.dask
+
+    return ser_edge.dask
+
+
+@contextlib.contextmanager
+def _engine(scheduler: str | None, model: Classifier) -> Iterator[Any]:
+    """A Dask client for --dask (closed, with a local:N cluster, at the end), else None; usage errors for a missing extra or cluster."""
+    if scheduler is None:
+        yield None
+        return
+    absent = missing_modules(EXTRAS["dask"])
+    if absent:
+        raise click.UsageError(f"--dask needs the dask extra ({', '.join(absent)} not installed): pip install 'ser-edge[dask]'")
+    dask_module = engine_module()
+    try:
+        with dask_module.connect(scheduler) as client:
+            dask_module.check_workers(client, model)
+            yield client
+    except dask_module.DaskRunError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 @contextlib.contextmanager
 def _warnings_as_lines() -> Iterator[None]:
     """Runtime warnings (a worker died, the run fell back to one process) as ``warning:`` lines on stderr."""
@@ -300,7 +400,7 @@ def _previous_rows(result_file: ResultFile, *, resume: bool, overwrite: bool, re
     """Rows a resumed run keeps (none for a new run, whose run record is written); usage errors for someone else's file."""
     output = result_file.path
     try:
-        if output.stat().st_size and resume:
+        if not result_file.is_empty() and resume:
             check_run(output, run)
             rows = result_file.rows()
             if result_file.repaired_bytes:
@@ -309,7 +409,7 @@ def _previous_rows(result_file: ResultFile, *, resume: bool, overwrite: bool, re
             if len(kept) < len(rows):
                 click.echo(f"--retry-errors: {len(rows) - len(kept)} error rows dropped from {output}, to be scored again", err=True)
             return kept
-        if output.stat().st_size and not overwrite:
+        if not result_file.is_empty() and not overwrite:
             raise click.UsageError(f"{output} already holds results: add --resume to continue it, --overwrite to replace it, or write to a new file")
         result_file.clear()
         write_run(output, run)
