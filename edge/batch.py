@@ -53,7 +53,7 @@ def usable_cores() -> int:
 def score_paths(paths: Sequence[str], classifier: Classifier, *, jobs: int, segments: bool) -> Iterator[Result]:
     """Results of ``paths`` in order, from ``jobs`` worker processes (or this process when jobs is 1)."""
     if jobs <= 1 or len(paths) <= 1:
-        yield from (_guarded(path, classifier, segments) for path in paths)
+        yield from (score_guarded(path, classifier, segments) for path in paths)
         return
     yield from _Pool(list(paths), classifier, min(jobs, len(paths)), segments).results()
 
@@ -79,7 +79,7 @@ class _Pool:
         try:
             while next_position < len(self.paths):
                 if executor is None:  # fallen back to this process
-                    self.done[next_position] = self.done.get(next_position) or _guarded(self.paths[next_position], self.classifier, self.segments)
+                    self.done[next_position] = self.done.get(next_position) or score_guarded(self.paths[next_position], self.classifier, self.segments)
                 else:
                     executor = self._step(executor)
                 while next_position in self.done:
@@ -176,10 +176,10 @@ def _startup_problem() -> str | None:
 def _score_task(paths: list[str]) -> list[Result]:
     if _worker["problem"]:  # this worker failed where the one asked at start-up did not
         return [Result(path=path, error=f"{path}: {_worker['problem']}") for path in paths]
-    return [_guarded(path, _worker["classifier"], bool(_worker["segments"])) for path in paths]  # type: ignore[arg-type]
+    return [score_guarded(path, _worker["classifier"], bool(_worker["segments"])) for path in paths]  # type: ignore[arg-type]
 
 
-def _guarded(path: str, classifier: Classifier, segments: bool) -> Result:
+def score_guarded(path: str, classifier: Classifier, segments: bool) -> Result:
     """``score_file`` (of a URL through fsspec), with any unexpected exception also turned into an error row, so one file cannot stop a batch."""
     try:
         if is_url(path):

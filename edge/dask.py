@@ -42,7 +42,7 @@ import dask.bag
 import distributed
 
 import ser_edge
-from ser_edge.batch import _guarded
+from ser_edge.batch import score_guarded
 from ser_edge.classifier import Classifier
 from ser_edge.files import AUDIO_SUFFIXES, collect_files
 from ser_edge.model import shipped_model_path
@@ -198,7 +198,7 @@ def _score_task(paths: Iterable[str], classifier: Classifier, segments: bool) ->
         ready = _loaded(classifier)
     except Exception as exc:  # noqa: BLE001 - a worker that cannot load the model gives error rows, not a failed job
         return [Result(path=path, error=f"{path}: this Dask worker cannot load the model ({exc})") for path in paths]
-    return [_guarded(path, ready, segments) for path in paths]
+    return [score_guarded(path, ready, segments) for path in paths]
 
 
 def _loaded(classifier: Classifier) -> Classifier:

@@ -162,6 +162,30 @@ def test_without_the_extra_dask_is_a_one_line_error_and_never_imported(folder: P
     assert subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True).stdout.strip() == "[]"
 
 
+def _model_copy(folder: Path, name: str) -> Path:
+    """The shipped model and its sidecar copied into ``folder`` as ``name``."""
+    from ser_edge.model import shipped_model_path
+    from ser_edge.model_meta import sidecar_path
+
+    folder.mkdir()
+    (folder / name).write_bytes(shipped_model_path().read_bytes())
+    sidecar_path(folder / name).write_bytes(sidecar_path(shipped_model_path()).read_bytes())
+    return folder / name
+
+
+def test_workers_find_the_shipped_model_in_their_install_and_refuse_another(client: distributed.Client, folder: Path, tmp_path: Path) -> None:
+    clips = [str(p) for p in sorted(folder.glob("03-*.flac"))[:3]]
+    shipped_name = _model_copy(tmp_path / "a", "ser_cnn.int8.tflite")
+    classifier = ser_edge.load(shipped_name)
+    shipped_name.unlink()  # the client's path is not on the workers; their own shipped model has the same SHA-256
+    assert all(r.error is None for r in ser_edge.dask.results(clips, client=client, model=classifier))
+    other = _model_copy(tmp_path / "b", "mine.tflite")
+    classifier = ser_edge.load(other)
+    other.unlink()  # a model of one's own that the workers cannot see
+    with pytest.raises(ser_edge.dask.DaskRunError, match="2 Dask workers cannot load the model"):
+        list(ser_edge.dask.results(clips, client=client, model=classifier))
+
+
 def test_a_killed_worker_loses_no_file(client: distributed.Client, ser_data: Path, tmp_path: Path) -> None:
     clips = sorted((ser_data / "ravdess/Actor_24").glob("*.flac"))
     inputs = tmp_path / "in"
