@@ -15,7 +15,6 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -197,7 +196,7 @@ def iter_blocks(path: str | os.PathLike[str], sample_rate: int = 16000, block_se
 
 
 def opened_blocks(
-    open_file: Callable[[], AbstractContextManager[BinaryIO]], name: str, sample_rate: int = 16000, block_seconds: float = 1.0
+    open_file: Callable[[], contextlib.AbstractContextManager[BinaryIO]], name: str, sample_rate: int = 16000, block_seconds: float = 1.0
 ) -> Iterator[np.ndarray]:
     """``iter_blocks`` of a seekable binary file that ``open_file`` opens (a URL through fsspec): the same checks and errors, named ``name``.
 
@@ -205,9 +204,23 @@ def opened_blocks(
     """
     if block_seconds <= 0:
         raise ValueError("block_seconds must be positive")
+    with contextlib.ExitStack() as stack:
+        with _os_errors_named(name):
+            file = stack.enter_context(open_file())
+            size = file.seek(0, os.SEEK_END)
+            file.seek(0)
+            head = file.read(4)
+            file.seek(0)
+        if size == 0:
+            raise AudioEmpty(name, "empty file (0 bytes)")
+        yield from _decode(_soundfile(file, name, head, size), name, sample_rate, block_seconds)
+
+
+@contextlib.contextmanager
+def _os_errors_named(name: str) -> Iterator[None]:
+    """The OSErrors of opening and reading a file as the AudioErrors naming it."""
     try:
-        opened = open_file()
-        file = opened.__enter__()
+        yield
     except FileNotFoundError:
         raise AudioNotFound(name, "no such file") from None
     except PermissionError:
@@ -216,17 +229,6 @@ def opened_blocks(
         raise AudioIsDirectory(name, "is a directory") from None
     except OSError as e:
         raise AudioError(name, e.strerror or str(e)) from None
-    with opened:
-        try:
-            size = file.seek(0, os.SEEK_END)
-            file.seek(0)
-            head = file.read(4)
-            file.seek(0)
-        except OSError as e:
-            raise AudioError(name, e.strerror or str(e)) from None
-        if size == 0:
-            raise AudioEmpty(name, "empty file (0 bytes)")
-        yield from _decode(_soundfile(file, name, head, size), name, sample_rate, block_seconds)
 
 
 def read_audio(path: str | os.PathLike[str], sample_rate: int = 16000, min_duration_s: float = 0.0) -> Audio:
@@ -248,7 +250,7 @@ def read_audio(path: str | os.PathLike[str], sample_rate: int = 16000, min_durat
 def _open(path: str | os.PathLike[str]) -> sf.SoundFile:
     """Open with soundfile after checking the path, mapping every failure to an AudioError."""
     p = os.fspath(path)
-    try:
+    with _os_errors_named(p):
         st = os.stat(p)
         if stat.S_ISDIR(st.st_mode):
             raise AudioIsDirectory(p, "is a directory")
@@ -258,12 +260,6 @@ def _open(path: str | os.PathLike[str]) -> sf.SoundFile:
             raise AudioEmpty(p, "empty file (0 bytes)")
         with open(p, "rb") as fh:
             head = fh.read(4)
-    except FileNotFoundError:
-        raise AudioNotFound(p, "no such file") from None
-    except PermissionError:
-        raise AudioPermissionDenied(p, "permission denied") from None
-    except OSError as e:
-        raise AudioError(p, e.strerror or str(e)) from None
     return _soundfile(os.fsencode(p), p, head, st.st_size)  # bytes: a name that is not UTF-8 opens too
 
 

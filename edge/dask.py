@@ -3,8 +3,8 @@
     >>> from distributed import Client
     >>> import ser_edge.dask
     >>> client = Client("tcp://scheduler:8786")                       # or Client(LocalCluster(...))
-    >>> rows = ser_edge.dask.score(["s3://bucket/calls/"], client=client)   # a Dask bag of JSONL rows
-    >>> frame = ser_edge.dask.score_frame(["recordings/"], client=client)   # a Dask DataFrame of CSV columns
+    >>> rows = ser_edge.dask.score(["s3://bucket/calls/"], client=client)                # a Dask bag of JSONL rows
+    >>> frame = ser_edge.dask.score(["recordings/"], client=client, frame=True)          # a Dask DataFrame of CSV columns
 
 Files go to workers in tasks of ``FILES_PER_TASK`` (never one task per file).
 The ``Classifier`` travels pickled (its path, backend and metadata); each worker
@@ -119,29 +119,31 @@ def score(
     segments: bool = False,
     suffixes: Sequence[str] = AUDIO_SUFFIXES,
     files_per_task: int = FILES_PER_TASK,
-) -> dask.bag.Bag:
-    """A lazy Dask bag of the JSONL rows (``Result.to_dict()``) of the audio under ``paths``, one partition per task of files."""
-    return _result_bag(paths, client=client, model=model, segments=segments, suffixes=suffixes, files_per_task=files_per_task)[0].map(Result.to_dict)
-
-
-def score_frame(
-    paths: Iterable[str],
-    *,
-    client: distributed.Client,
-    model: Classifier | str | None = None,
-    segments: bool = False,
-    suffixes: Sequence[str] = AUDIO_SUFFIXES,
-    files_per_task: int = FILES_PER_TASK,
+    frame: bool = False,
 ) -> Any:
-    """A lazy Dask DataFrame with the CSV's columns (``p_<label>`` per label), one partition per task; ``.to_parquet(DIR)`` writes it."""
+    """A lazy Dask bag of the JSONL rows (``Result.to_dict()``) of the audio under ``paths``, one partition per task of files.
+
+    With ``frame`` a Dask DataFrame with the CSV's columns instead (``.to_parquet(DIR)`` writes it).
+    """
+    classifier = model if isinstance(model, Classifier) else ser_edge.load(model)
+    check_workers(client, classifier)
+    files, unreadable = collect(paths, client=client, suffixes=suffixes)
+    for problem in unreadable:
+        warnings.warn(f"cannot read folder {problem}", RuntimeWarning, stacklevel=2)
+    bag = dask.bag.from_sequence(files, partition_size=files_per_task) if files else dask.bag.from_sequence([], npartitions=1)
+    results = bag.map_partitions(_score_task, classifier, segments)
+    return _frame(results, classifier.labels, segments) if frame else results.map(Result.to_dict)
+
+
+def _frame(results: dask.bag.Bag, labels: tuple[str, ...], segments: bool) -> Any:
+    """A bag of Results as a Dask DataFrame of the CSV's columns, typed as in Parquet."""
     import pandas as pd  # the dataframe part of the dask extra
 
     from ser_edge.result_parquet import parquet_schema
 
-    bag, classifier = _result_bag(paths, client=client, model=model, segments=segments, suffixes=suffixes, files_per_task=files_per_task)
-    columns = csv_columns(classifier.labels, segments)
-    meta = pd.DataFrame({c: pd.Series(dtype=t.to_pandas_dtype()) for c, t in zip(columns, parquet_schema(classifier.labels, segments).types)})
-    return bag.map(lambda r: dict(zip(columns, csv_row(r, classifier.labels, segments)))).to_dataframe(meta=meta)
+    columns = csv_columns(labels, segments)
+    meta = pd.DataFrame({c: pd.Series(dtype=t.to_pandas_dtype()) for c, t in zip(columns, parquet_schema(labels, segments).types)})
+    return results.map(lambda r: dict(zip(columns, csv_row(r, labels, segments)))).to_dataframe(meta=meta)
 
 
 def results(
@@ -158,19 +160,6 @@ def results(
             in_flight.append((chunk, _submit(client, chunk, model, segments)))
         chunk, future = in_flight.popleft()
         yield from _task_results(client, chunk, future, model, segments)
-
-
-def _result_bag(
-    paths: Iterable[str], *, client: distributed.Client, model: Classifier | str | None, segments: bool, suffixes: Sequence[str], files_per_task: int
-) -> tuple[dask.bag.Bag, Classifier]:
-    """The files under ``paths`` as a bag of Results, after checking the workers, and the classifier it uses."""
-    classifier = model if isinstance(model, Classifier) else ser_edge.load(model)
-    check_workers(client, classifier)
-    files, unreadable = collect(paths, client=client, suffixes=suffixes)
-    for problem in unreadable:
-        warnings.warn(f"cannot read folder {problem}", RuntimeWarning, stacklevel=3)
-    bag = dask.bag.from_sequence(files, partition_size=files_per_task) if files else dask.bag.from_sequence([], npartitions=1)
-    return bag.map_partitions(_score_task, classifier, segments), classifier
 
 
 def _submit(client: distributed.Client, chunk: Sequence[str], classifier: Classifier, segments: bool) -> distributed.Future:

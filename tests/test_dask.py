@@ -126,7 +126,7 @@ def test_api_bag_and_frame_match_the_local_rows(client: distributed.Client, fold
     for got, want in zip(rows, local):
         assert (got["label"], got["error"]) == (want.label, want.error)
         assert all(abs(got["probabilities"][k] - v) <= TOLERANCE for k, v in want.to_dict()["probabilities"].items())
-    frame = ser_edge.dask.score_frame([str(folder)], client=client).compute()
+    frame = ser_edge.dask.score([str(folder)], client=client, frame=True).compute()
     _assert_same_rows({Path(r["path"]).name: r for r in frame.astype(object).where(frame.notna(), None).to_dict("records")}, local_rows)
 
 
