@@ -168,10 +168,8 @@ def _result_line(result: Result, top_k: int) -> str:
 )
 @click.option(
     "--files-per-task",
-    default=32,
-    show_default=True,
     type=click.IntRange(1),
-    help="With --dask: files in each Dask task (spreading the per-task cost).",
+    help="With --dask: files in each Dask task, spreading the per-task cost [default: 32].",
 )
 @model_options
 @click.option("--json", "as_json", is_flag=True, help="Print the end-of-run summary as JSON on stdout.")
@@ -189,7 +187,7 @@ def score(
     labels_csv: str | None,
     report_dir: str | None,
     dask_scheduler: str | None,
-    files_per_task: int,
+    files_per_task: int | None,
     model_path: str | None,
     backend: str | None,
     threads: int,
@@ -202,7 +200,9 @@ def score(
     https://, memory://), and OUTPUT a DIR.parquet folder of Parquet parts.
     With --dask the files are scored on a Dask cluster, in tasks of
     --files-per-task files, each worker reading its own audio; the rows and
-    --resume are those of a local run. Rows are appended and flushed as files finish, in a fixed (sorted) order, so
+    --resume are those of a local run.
+
+    Rows are appended and flushed as files finish, in a fixed (sorted) order, so
     an interrupted run leaves a valid OUTPUT: run the same command with --resume
     to score only what is missing (OUTPUT.run.json records the model and
     options, and --resume refuses other ones). Columns: path, label, emotion,
@@ -241,6 +241,8 @@ def score(
         raise click.UsageError("--retry-errors goes with --resume")
     if dask_scheduler and jobs:
         raise click.UsageError("-j is for local runs; with --dask the cluster's workers do the work")
+    if files_per_task and not dask_scheduler:
+        raise click.UsageError("--files-per-task goes with --dask")
     try:
         truth = read_truth_csv(labels_csv) if labels_csv else None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -282,7 +284,7 @@ def _score_files(
     report_dir: str | None,
     model: Classifier,
     jobs: int | None,
-    files_per_task: int,
+    files_per_task: int | None,
     as_json: bool,
 ) -> None:
     """The body of ``score`` once its options are checked, with ``engine`` a Dask client (or None: local processes)."""
@@ -313,7 +315,9 @@ def _score_files(
                 if engine is None:
                     scored = model.score_files(todo, segments=segments, jobs=jobs or usable_cores())
                 else:
-                    scored = engine_module().results(todo, client=engine, model=model, segments=segments, files_per_task=files_per_task)
+                    dask_module = engine_module()
+                    per_task = files_per_task or dask_module.FILES_PER_TASK
+                    scored = dask_module.results(todo, client=engine, model=model, segments=segments, files_per_task=per_task)
                 for result in scored:
                     result_file.write(result)
                     outcomes.append(Outcome(result.path, result.label, result.emotion, result.error))

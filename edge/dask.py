@@ -191,8 +191,9 @@ def _score_task(paths: Iterable[str], classifier: Classifier, segments: bool) ->
 
 
 def _loaded(classifier: Classifier) -> Classifier:
-    """This worker thread's copy of ``classifier``, its interpreter loaded on first use and kept for later tasks."""
-    key = (str(classifier.path), classifier.backend, classifier.threads, classifier.meta.model_sha256)
+    """This worker thread's copy of ``classifier`` (the first one unpickled here), its interpreter loaded once and kept for later tasks."""
+    kind = type(classifier)
+    key = (kind.__module__, kind.__qualname__, str(classifier.path), classifier.backend, classifier.threads, classifier.meta.model_sha256)
     cache = _thread.__dict__.setdefault("classifiers", {})
     if key not in cache:
         cache[key] = _load_here(classifier)
@@ -200,15 +201,17 @@ def _loaded(classifier: Classifier) -> Classifier:
 
 
 def _load_here(classifier: Classifier) -> Classifier:
-    """The client's model loaded in this process: at its path, else (the shipped model) this installation's; ValueError if it differs."""
-    path = classifier.path
-    if not path.exists() and path.name == shipped_model_path(classifier.backend).name:
-        path = shipped_model_path(classifier.backend)
-    here = ser_edge.load(path, backend=classifier.backend, threads=classifier.threads)
-    if here.meta.model_sha256 != classifier.meta.model_sha256:
-        raise ValueError(f"{path} here is not the client's model (SHA-256 {here.meta.model_sha256[:12]}, client's {classifier.meta.model_sha256[:12]})")
-    here.warm_up()
-    return here
+    """An unpickled classifier with its interpreter loaded: at the client's path, else (the shipped model) this installation's.
+
+    ValueError when the file found here is not the client's model (another SHA-256).
+    """
+    shipped = shipped_model_path(classifier.backend)
+    if not classifier.path.exists() and classifier.path.name == shipped.name:
+        classifier.path = shipped  # this copy is the worker's own
+    here = classifier.model.meta.model_sha256
+    if here != classifier.meta.model_sha256:
+        raise ValueError(f"{classifier.path} here is not the client's model (SHA-256 {here[:12]}, client's {classifier.meta.model_sha256[:12]})")
+    return classifier
 
 
 def _load_problem(classifier: Classifier) -> str | None:

@@ -23,6 +23,8 @@ from helpers import skip_or_fail
 import ser_edge
 
 try:
+    import cloudpickle
+    import dask
     import distributed
     import fsspec
     import pandas as pd
@@ -42,7 +44,10 @@ TOLERANCE = 1e-6
 def client() -> Iterator[distributed.Client]:
     if distributed is None:
         skip_or_fail(f"the dask extra is not installed ({MISSING}): pip install -e '.[dask]'")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this module: its functions travel by value
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):  # a task whose worker dies twice is KilledWorker (default 3)
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as c:
         yield c
 
 
@@ -186,7 +191,31 @@ def test_workers_find_the_shipped_model_in_their_install_and_refuse_another(clie
         list(ser_edge.dask.results(clips, client=client, model=classifier))
 
 
+class PoisonedClassifier(ser_edge.Classifier):
+    """Kills its own worker process on any file whose name holds "poison" (as a native crash would)."""
+
+    def score_file(self, path, *, segments=False):
+        if "poison" in os.fspath(path):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().score_file(path, segments=segments)
+
+
+def test_a_file_that_kills_its_workers_is_an_error_row(client: distributed.Client, folder: Path, tmp_path: Path) -> None:
+    clips = sorted(folder.glob("03-*.flac"))[:12]
+    paths = []
+    for i, clip in enumerate(clips):
+        paths.append(str(tmp_path / f"{i:02d}{'_poison' if i == 5 else ''}.flac"))
+        os.symlink(clip, paths[-1])
+    classifier = PoisonedClassifier(ser_edge.load().model)
+    with pytest.warns(RuntimeWarning, match="kept killing its Dask workers"):
+        results = list(ser_edge.dask.results(paths, client=client, model=classifier, files_per_task=4))
+    assert [r.path for r in results] == paths
+    assert [r.error is None for r in results] == [i != 5 for i in range(12)]
+    assert "Dask workers died while scoring this file" in results[5].error and results[5].error.startswith(paths[5])
+
+
 def test_a_killed_worker_loses_no_file(client: distributed.Client, ser_data: Path, tmp_path: Path) -> None:
+    client.wait_for_workers(2, timeout=60)  # both back after the poison test
     clips = sorted((ser_data / "ravdess/Actor_24").glob("*.flac"))
     inputs = tmp_path / "in"
     inputs.mkdir()
