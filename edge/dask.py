@@ -1,10 +1,11 @@
 """Batch scoring on a Dask cluster (``dask.distributed``): the rows of the local ``score``, from many machines.
 
-    >>> from distributed import Client
-    >>> import ser_edge.dask
-    >>> client = Client("tcp://scheduler:8786")                       # or Client(LocalCluster(...))
-    >>> rows = ser_edge.dask.score(["s3://bucket/calls/"], client=client)                # a Dask bag of JSONL rows
-    >>> frame = ser_edge.dask.score(["recordings/"], client=client, frame=True)          # a Dask DataFrame of CSV columns
+    from distributed import Client
+    import ser_edge.dask
+
+    client = Client("tcp://scheduler:8786")                                   # or Client(LocalCluster(...))
+    rows = ser_edge.dask.score(["s3://bucket/calls/"], client=client)          # a Dask bag of JSONL rows
+    frame = ser_edge.dask.score(["recordings/"], client=client, frame=True)    # a Dask DataFrame of CSV columns
 
 Files go to workers in tasks of ``FILES_PER_TASK`` (never one task per file).
 The ``Classifier`` travels pickled (its path, backend and metadata); each worker
