@@ -23,6 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ser_edge.bench.processes import measure, ser_edge
 from ser_edge.files import audio_files_under
 
@@ -50,27 +52,39 @@ def score_run(folder: Path, output: Path, options: list[str]) -> dict[str, float
     return {"files_per_s": summary["this_run"]["files_per_s"], "wall_s": done.wall_s, "files_per_s_wall": files / done.wall_s}
 
 
-def run(data: Path, files: int, overhead_files: int, files_per_task: int, scratch: Path) -> dict[str, Any]:
-    """The four configurations on ``files`` clips, and Dask's per-task cost on ``overhead_files`` of them."""
+def run(data: Path, files: int, overhead_files: int, files_per_task: int, rounds: int, scratch: Path) -> dict[str, Any]:
+    """The four configurations on ``files`` clips, and Dask's per-task cost on ``overhead_files`` of them: medians over ``rounds``.
+
+    Each round runs every configuration once, in an order rotated from round to round (the load of a shared machine drifts).
+    """
     folder = clip_folder(data, files, scratch / "clips")
-    results = {"files": files, "load_average_before": list(os.getloadavg()), "configs": {}}
-    for name, options in CONFIGS.items():
-        extra = ["--files-per-task", str(files_per_task)] if "--dask" in options else []
-        results["configs"][name] = score_run(folder, scratch / f"{name.replace(' ', '_').replace(':', '')}.csv", options + extra)
     small = clip_folder(data, overhead_files, scratch / "small")
-    one = score_run(small, scratch / "tasks_1.csv", ["--dask", "local:1", "--files-per-task", "1"])
-    many = score_run(small, scratch / "tasks_n.csv", ["--dask", "local:1", "--files-per-task", str(files_per_task)])
+    dask_options = ["--files-per-task", str(files_per_task)]
+    runs = {name: (folder, options + (dask_options if "--dask" in options else [])) for name, options in CONFIGS.items()}
+    runs["tasks of 1"] = (small, ["--dask", "local:1", "--files-per-task", "1"])
+    runs["tasks of n"] = (small, ["--dask", "local:1", *dask_options])
+    measured: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
+    load_before = list(os.getloadavg())
+    names = list(runs)
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            source, options = runs[name]
+            measured[name].append(score_run(source, scratch / f"run_{len(measured[name])}_{names.index(name)}.csv", options))
+    median = {name: {k: float(np.median([m[k] for m in ms])) for k in ms[0]} for name, ms in measured.items()}
+    one, many = median.pop("tasks of 1"), median.pop("tasks of n")
     extra_tasks = overhead_files - -(-overhead_files // files_per_task)
     per_task_ms = (overhead_files / one["files_per_s"] - overhead_files / many["files_per_s"]) / extra_tasks * 1000
-    results["per_task"] = {"files": overhead_files, "files_per_task": files_per_task, "tasks_of_1": one, "tasks_of_n": many, "per_task_ms": per_task_ms}
-    results["per_task"]["share_at_n"] = per_task_ms / 1000 / files_per_task * many["files_per_s"]
-    results["load_average_after"] = list(os.getloadavg())
-    return results
+    per_task = {"files": overhead_files, "files_per_task": files_per_task, "tasks_of_1": one, "tasks_of_n": many, "per_task_ms": per_task_ms}
+    per_task["share_at_n"] = per_task_ms / 1000 / files_per_task * many["files_per_s"]
+    load = {"load_average_before": load_before, "load_average_after": list(os.getloadavg())}
+    return {"files": files, "rounds": rounds, "configs": median, "per_task": per_task, **load}
 
 
 def table(results: dict[str, Any]) -> str:
     """The figures as a Markdown table."""
-    lines = ["| run | files/s (scoring) | wall s (whole process) | files/s (wall) |", "|---|---:|---:|---:|"]
+    lines = [f"Medians of {results['rounds']} rounds, {results['files']} clips.", ""]
+    lines += ["| run | files/s (scoring) | wall s (whole process) | files/s (wall) |", "|---|---:|---:|---:|"]
     for name, r in results["configs"].items():
         lines.append(f"| `{name}` | {r['files_per_s']:.1f} | {r['wall_s']:.1f} | {r['files_per_s_wall']:.1f} |")
     t = results["per_task"]
@@ -89,10 +103,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--overhead-files", type=int, default=300, help="files for the per-task cost")
     parser.add_argument("--files-per-task", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each configuration; medians are reported")
     parser.add_argument("--json", type=Path, help="write the results here as well")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ser-bench-dask-") as tmp:
-        results = run(args.data, args.files, args.overhead_files, args.files_per_task, Path(tmp))
+        results = run(args.data, args.files, args.overhead_files, args.files_per_task, args.rounds, Path(tmp))
     print(table(results))
     print(f"load average before {results['load_average_before']}, after {results['load_average_after']} ({os.cpu_count()} cores)")
     if args.json:
