@@ -28,6 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ser_edge.adaptation import SpeakerStats
 from ser_edge.scoring import Result
 from ser_edge.sources import is_url, open_url
 
@@ -50,12 +51,18 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def score_paths(paths: Sequence[str], classifier: Classifier, *, jobs: int, segments: bool) -> Iterator[Result]:
-    """Results of ``paths`` in order, from ``jobs`` worker processes (or this process when jobs is 1)."""
+def score_paths(
+    paths: Sequence[str], classifier: Classifier, *, jobs: int, segments: bool, voices: Sequence[SpeakerStats | None] | None = None
+) -> Iterator[Result]:
+    """Results of ``paths`` in order, from ``jobs`` worker processes (or this process when jobs is 1).
+
+    ``voices``, one per path, are the statistics of each file's speaker (None: the file's own windows).
+    """
+    voices = list(voices) if voices is not None else [None] * len(paths)
     if jobs <= 1 or len(paths) <= 1:
-        yield from (score_guarded(path, classifier, segments) for path in paths)
+        yield from (score_guarded(path, classifier, segments, voice) for path, voice in zip(paths, voices))
         return
-    yield from _Pool(list(paths), classifier, min(jobs, len(paths)), segments).results()
+    yield from _Pool(list(paths), voices, classifier, min(jobs, len(paths)), segments).results()
 
 
 @dataclass(frozen=True)
@@ -67,8 +74,8 @@ class _Task:
 class _Pool:
     """A process pool that survives its workers: see the module docstring."""
 
-    def __init__(self, paths: list[str], classifier: Classifier, jobs: int, segments: bool) -> None:
-        self.paths, self.classifier, self.jobs, self.segments = paths, classifier, jobs, segments
+    def __init__(self, paths: list[str], voices: list[SpeakerStats | None], classifier: Classifier, jobs: int, segments: bool) -> None:
+        self.paths, self.voices, self.classifier, self.jobs, self.segments = paths, voices, classifier, jobs, segments
         self.pending: deque[_Task] = deque(_Task(tuple(range(i, min(i + TASK_FILES, len(paths))))) for i in range(0, len(paths), TASK_FILES))
         self.done: dict[int, Result] = {}
         self.in_flight: dict[Future, _Task] = {}
@@ -79,7 +86,9 @@ class _Pool:
         try:
             while next_position < len(self.paths):
                 if executor is None:  # fallen back to this process
-                    self.done[next_position] = self.done.get(next_position) or score_guarded(self.paths[next_position], self.classifier, self.segments)
+                    self.done[next_position] = self.done.get(next_position) or score_guarded(
+                        self.paths[next_position], self.classifier, self.segments, self.voices[next_position]
+                    )
                 else:
                     executor = self._step(executor)
                 while next_position in self.done:
@@ -138,7 +147,8 @@ class _Pool:
             if self.pending[0].retry and self.in_flight:
                 return
             task = self.pending.popleft()
-            self.in_flight[executor.submit(_score_task, [self.paths[p] for p in task.positions])] = task
+            jobs = [(self.paths[p], self.voices[p]) for p in task.positions]
+            self.in_flight[executor.submit(_score_task, jobs)] = task
             if task.retry:
                 return
 
@@ -173,17 +183,18 @@ def _startup_problem() -> str | None:
     return _worker["problem"]  # type: ignore[return-value]
 
 
-def _score_task(paths: list[str]) -> list[Result]:
+def _score_task(jobs: list[tuple[str, SpeakerStats | None]]) -> list[Result]:
     if _worker["problem"]:  # this worker failed where the one asked at start-up did not
-        return [Result(path=path, error=f"{path}: {_worker['problem']}") for path in paths]
-    return [score_guarded(path, _worker["classifier"], bool(_worker["segments"])) for path in paths]  # type: ignore[arg-type]
+        return [Result(path=path, error=f"{path}: {_worker['problem']}") for path, _ in jobs]
+    return [score_guarded(path, _worker["classifier"], bool(_worker["segments"]), voice) for path, voice in jobs]  # type: ignore[arg-type]
 
 
-def score_guarded(path: str, classifier: Classifier, segments: bool) -> Result:
+def score_guarded(path: str, classifier: Classifier, segments: bool, voice: SpeakerStats | None = None) -> Result:
     """``score_file`` (of a URL through fsspec), with any unexpected exception also turned into an error row, so one file cannot stop a batch."""
     try:
+        options = {"voice": voice} if voice is not None else {}  # a subclass's score_file(path, *, segments) keeps working
         if is_url(path):
-            return classifier.score_opened(lambda: open_url(path), name=path, segments=segments)
-        return classifier.score_file(path, segments=segments)
+            return classifier.score_opened(lambda: open_url(path), name=path, segments=segments, **options)
+        return classifier.score_file(path, segments=segments, **options)
     except Exception as exc:  # a bug or an exotic failure: report it on the file's row and go on
         return Result(path=path, error=f"{path}: unexpected error ({type(exc).__name__}: {exc})")

@@ -17,7 +17,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -35,7 +35,10 @@ from ser_edge.scoring import Result
 from ser_edge.serve import serve
 from ser_edge.shipped import example_clips
 from ser_edge.summary import score_summary, summary_text, write_report
-from ser_edge.truth import path_key, read_truth_csv, truth_from_names
+from ser_edge.truth import path_key, read_path_column, read_truth_csv, truth_from_names
+
+if TYPE_CHECKING:
+    from ser_edge.voices import Speaker
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 #: Exit status after Ctrl-C, as a shell reports a process ended by SIGINT.
@@ -161,6 +164,17 @@ def _result_line(result: Result, top_k: int) -> str:
 )
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Folder for summary.json and, with truth and matplotlib, confusion.png.")
 @click.option(
+    "--speaker-from",
+    metavar="REGEX",
+    help="Adapt to each speaker: the speaker is this regex's first group (or match) in the path, e.g. 'Actor_(\\d+)' (a model trained for adaptation).",
+)
+@click.option(
+    "--speakers",
+    "speakers_csv",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Adapt to each speaker, named in the speaker column of a CSV with path,speaker columns.",
+)
+@click.option(
     "--dask",
     "dask_scheduler",
     metavar="SCHEDULER",
@@ -186,6 +200,8 @@ def score(
     segments: bool,
     labels_csv: str | None,
     report_dir: str | None,
+    speaker_from: str | None,
+    speakers_csv: str | None,
     dask_scheduler: str | None,
     files_per_task: int | None,
     model_path: str | None,
@@ -211,6 +227,11 @@ def score(
     get the label "silence"; unsure ones "uncertain", with their likeliest
     emotion in the emotion column.
 
+    With --speaker-from or --speakers, every file of a speaker is first read
+    once to measure that voice (at least 5 s of speech), and its files are then
+    normalised by it (speaker adaptation, with the shipped adaptive model unless
+    --model names another; files of unknown speakers are scored as they come).
+
     At the end a summary goes to stderr (or stdout with --json): files scored and
     failed, counts per emotion, speed. When the truth is known, from file names
     following the RAVDESS, CREMA-D, TESS or SAVEE conventions or from --labels,
@@ -224,6 +245,7 @@ def score(
       ser-edge score data/ravdess -o ravdess.jsonl --report ravdess_report/
       ser-edge score calls/ extra.wav -o out.csv --labels truth.csv -j 2
       ser-edge score long_talks/ -o talks.jsonl --segments --ext wav,mp3
+      ser-edge score calls/ -o out.csv --speaker-from 'calls/([^/]+)/'
       ser-edge score s3://bucket/calls/ -o calls.parquet --dask tcp://scheduler:8786
       ser-edge score recordings/ -o results.csv --dask local:2
 
@@ -231,7 +253,7 @@ def score(
     or a folder could not be read, 2 usage error (no audio found included), 130
     interrupted by Ctrl-C.
     """
-    model = load_or_usage_error(model_path, backend, threads)
+    model = load_or_usage_error(model_path, backend, threads, adapt=bool(speaker_from or speakers_csv))
     suffixes = suffixes_from(ext.split(","))
     if not suffixes:
         raise click.BadParameter("give at least one extension", param_hint="--ext")
@@ -247,6 +269,10 @@ def score(
         truth = read_truth_csv(labels_csv) if labels_csv else None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise click.BadParameter(str(exc), param_hint="--labels") from None
+    speaker = _speaker_rule(model, speaker_from, speakers_csv)
+    if speaker and dask_scheduler:
+        raise click.UsageError("--speaker-from and --speakers do not run with --dask yet: the voices are measured by reading every file on this machine")
+    adaptation = {"speaker_from": speaker_from, "speakers": speakers_csv and path_key(speakers_csv)} if speaker else None
     with _engine(dask_scheduler, model) as engine:
         _score_files(
             ctx,
@@ -262,6 +288,8 @@ def score(
             labels_csv=labels_csv,
             report_dir=report_dir,
             model=model,
+            speaker=speaker,
+            adaptation=adaptation,
             jobs=jobs,
             files_per_task=files_per_task,
             as_json=as_json,
@@ -283,6 +311,8 @@ def _score_files(
     labels_csv: str | None,
     report_dir: str | None,
     model: Classifier,
+    speaker: Speaker | None,
+    adaptation: dict[str, Any] | None,
     jobs: int | None,
     files_per_task: int | None,
     as_json: bool,
@@ -303,9 +333,11 @@ def _score_files(
     except OSError as exc:
         raise click.BadParameter(f"cannot write {output}: {exc.strerror}", param_hint="--output") from None
     with result_file:
-        done = _previous_rows(result_file, resume=resume, overwrite=overwrite, retry_errors=retry_errors, run=_run_record(model, segments))
+        run = _run_record(model, segments, adaptation)
+        done = _previous_rows(result_file, resume=resume, overwrite=overwrite, retry_errors=retry_errors, run=run)
         seen = {path_key(o.path) for o in done}
         todo = [f for f in files if path_key(f) not in seen]
+        voices = _voices(files, todo, model, speaker) if speaker and todo else None
         if resume and done:
             click.echo(f"resuming: {len(done)} files already in {output}, {len(todo)} to score", err=True)
         outcomes = list(done)
@@ -313,7 +345,7 @@ def _score_files(
         try:
             with progress_bar(len(todo), "scoring") as bar, _warnings_as_lines():
                 if engine is None:
-                    scored = model.score_files(todo, segments=segments, jobs=jobs or usable_cores())
+                    scored = model.score_files(todo, segments=segments, jobs=jobs or usable_cores(), voices=voices)
                 else:
                     dask_module = engine_module()
                     per_task = files_per_task or dask_module.FILES_PER_TASK
@@ -395,9 +427,45 @@ def _warnings_as_lines() -> Iterator[None]:
         yield
 
 
-def _run_record(model: Classifier, segments: bool) -> dict[str, Any]:
-    """What decides a result file's rows: the model's bytes and metadata, and the options that change columns."""
-    return {"model_sha256": model.meta.model_sha256, "labels": list(model.labels), "decision": model.meta.decision.to_dict(), "segments": segments}
+def _run_record(model: Classifier, segments: bool, adaptation: dict[str, Any] | None) -> dict[str, Any]:
+    """What decides a result file's rows: the model's bytes and metadata, and the options that change them."""
+    run = {"model_sha256": model.meta.model_sha256, "labels": list(model.labels), "decision": model.meta.decision.to_dict(), "segments": segments}
+    return {**run, "adaptation": adaptation} if adaptation else run
+
+
+def _speaker_rule(model: Classifier, speaker_from: str | None, speakers_csv: str | None) -> Speaker | None:
+    """How a path names its speaker (--speaker-from or --speakers), or None without adaptation; usage errors."""
+    from ser_edge.voices import speaker_from_regex, speaker_from_table
+
+    if speaker_from and speakers_csv:
+        raise click.UsageError("--speaker-from and --speakers exclude each other")
+    if not (speaker_from or speakers_csv):
+        return None
+    if not model.adaptable:
+        raise click.UsageError(f"{model.path.name} was not trained for speaker adaptation (window norm {model.meta.window.norm!r}, not 'speaker')")
+    if speaker_from:
+        try:
+            return speaker_from_regex(speaker_from)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--speaker-from") from None
+    try:
+        return speaker_from_table(read_path_column(speakers_csv, "speaker"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--speakers") from None
+
+
+def _voices(files: list[str], todo: list[str], model: Classifier, speaker: Speaker) -> list[Any]:
+    """The voice of each file to score, measured over all files of its speaker (so a resumed run adapts alike)."""
+    from ser_edge.voices import batch_voices
+
+    voices, counts = batch_voices(files, model.meta, speaker)
+    by_path = dict(zip(files, voices))
+    unknown = sum(speaker(f) is None for f in files)
+    measured = sum(v is not None for v in voices)
+    click.echo(f"speaker adaptation: {len(counts)} speakers; {measured} of {len(files)} files adapted", err=True)
+    if unknown:
+        click.echo(f"warning: {unknown} files name no speaker; they are scored without adaptation", err=True)
+    return [by_path[f] for f in todo]
 
 
 def _previous_rows(result_file: ResultFile, *, resume: bool, overwrite: bool, retry_errors: bool, run: dict[str, Any]) -> list[Outcome]:

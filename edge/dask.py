@@ -46,7 +46,7 @@ import ser_edge
 from ser_edge.batch import score_guarded
 from ser_edge.classifier import Classifier
 from ser_edge.files import AUDIO_SUFFIXES, collect_files
-from ser_edge.model import shipped_model_path
+from ser_edge.model import shipped_adaptive_model_path, shipped_model_path
 from ser_edge.result_files import csv_columns, csv_row
 from ser_edge.scoring import Result
 from ser_edge.sources import is_url
@@ -206,9 +206,9 @@ def _load_here(classifier: Classifier) -> Classifier:
 
     ValueError when the file found here is not the client's model (another SHA-256).
     """
-    shipped = shipped_model_path(classifier.backend)
-    if not classifier.path.exists() and classifier.path.name == shipped.name:
-        classifier.path = shipped  # this copy is the worker's own
+    shipped = {p.name: p for p in (shipped_model_path(classifier.backend), shipped_adaptive_model_path())}
+    if not classifier.path.exists() and classifier.path.name in shipped:
+        classifier.path = shipped[classifier.path.name]  # this copy is the worker's own
     here = classifier.model.meta.model_sha256
     if here != classifier.meta.model_sha256:
         raise ValueError(f"{classifier.path} here is not the client's model (SHA-256 {here[:12]}, client's {classifier.meta.model_sha256[:12]})")

@@ -15,7 +15,7 @@ import click
 from ser_edge.audio import AudioError
 from ser_edge.decision import SMOOTHING
 from ser_edge.options import load_or_usage_error, model_options
-from ser_edge.stream import Block, HopResult, StreamSummary, file_source
+from ser_edge.stream import Block, HopResult, StreamConfig, StreamSummary, file_source
 
 _BARS = " ▁▂▃▄▅▆▇█"
 
@@ -56,6 +56,13 @@ def _until(blocks: Iterable[Block], duration_s: float | None, sample_rate: int) 
 @click.option("--smoothing", type=click.Choice(SMOOTHING), help="How results are smoothed over recent hops [default: the model's, ema].")
 @click.option("--smoothing-hops", type=click.IntRange(1), help="Hops the smoothing spans [default: the model's, 3].")
 @click.option("--min-confidence", type=click.FloatRange(0, 1), help="Below this the label is 'uncertain' [default: the model's, 0.35].")
+@click.option("--adapt", is_flag=True, help="Learn the speaker's voice as it speaks and normalise by it (a model trained for adaptation).")
+@click.option(
+    "--enroll",
+    "enroll_s",
+    type=click.FloatRange(5, 3600),
+    help="Learn the voice from its first this many seconds of speech (any mood), then keep it; implies adaptation.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per hop on stdout, then a summary object.")
 def listen(
     model_path: str | None,
@@ -71,18 +78,23 @@ def listen(
     smoothing: str | None,
     smoothing_hops: int | None,
     min_confidence: float | None,
+    adapt: bool,
+    enroll_s: float | None,
     as_json: bool,
 ) -> None:
     """Listen continuously and report the emotion every --hop seconds.
 
     Silent hops are reported as 'silence', low-confidence ones as 'uncertain'.
     Ctrl-C stops and prints a summary (time listened, share of each outcome).
+    With --adapt or --enroll, hops are normalised by the speaker's own voice
+    once 5 s of their speech has been heard (JSON: "adapted": true).
 
     \b
     Examples:
       ser-edge listen                          # default microphone, live line
       ser-edge listen --device 2 --json        # one JSON object per hop
       ser-edge listen --input clip.wav --fast  # replay a file through the same engine
+      ser-edge listen --enroll 20              # adapt to the speaker's first 20 s of speech
     """
     from ser_edge.microphone import Microphone, MicrophoneError
     from ser_edge.microphone import list_devices as devices
@@ -101,13 +113,19 @@ def listen(
                 else f"{'*' if d['default'] else ' '} {d['index']:>3}  {d['name']}  ({d['channels']} ch, {d['default_samplerate']:.0f} Hz)"
             )
         return
-    model = load_or_usage_error(model_path, backend, threads)
+    model = load_or_usage_error(model_path, backend, threads, adapt=adapt or bool(enroll_s))
     given: dict[str, Any] = {"hop_s": hop, "smoothing": smoothing, "smoothing_hops": smoothing_hops, "min_confidence": min_confidence}
     try:
         decision = dataclasses.replace(model.meta.decision, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    engine = model.stream(decision=decision)
+    if adapt and enroll_s:
+        raise click.UsageError("--adapt (keep learning) and --enroll (learn, then keep) exclude each other")
+    config = StreamConfig(adapt="enroll" if enroll_s else "online" if adapt else "off", enroll_s=enroll_s or StreamConfig.enroll_s)
+    try:
+        engine = model.stream(decision=decision, config=config)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     rate = model.meta.features.sample_rate
     mic = None if input_file else Microphone(rate, device, capture_rate=capture_rate or 0)
     summary = StreamSummary(engine.labels)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ser_edge.adaptation import SpeakerStats
 from ser_edge.audio import is_silent
 from ser_edge.features import FeatureSpec
 from ser_edge.pipeline import mfcc_chunks
@@ -89,12 +90,14 @@ def scan(blocks: Iterable[np.ndarray], spec: FeatureSpec, window: WindowSpec, va
     return Scan(n_samples, silent, voiced / spec.frames_per_second, start, stop)
 
 
-def streamed_windows(blocks: Iterable[np.ndarray], spec: FeatureSpec, window: WindowSpec, found: Scan, batch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def streamed_windows(
+    blocks: Iterable[np.ndarray], spec: FeatureSpec, window: WindowSpec, found: Scan, batch: int, stats: SpeakerStats | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The second pass: (normalised windows, start frames) in batches of at most ``batch``, from one window of buffered frames."""
     length = found.stop - found.start
     if length <= window.frames:  # little speech in a long recording: one wrap-padded window of the trimmed frames
         frames = _frames(blocks, spec, found.start, found.stop)
-        windows, starts = clip_windows(frames, window)
+        windows, starts = clip_windows(frames, window, stats)
         yield windows, starts + found.start
         return
     starts = window_starts(length, window) + found.start
@@ -110,12 +113,12 @@ def streamed_windows(blocks: Iterable[np.ndarray], spec: FeatureSpec, window: Wi
             pending_starts.append(int(starts[next_window]))
             next_window += 1
             if len(pending) == batch:
-                yield normalise(np.stack(pending), window), np.asarray(pending_starts)
+                yield normalise(np.stack(pending), window, stats), np.asarray(pending_starts)
                 pending, pending_starts = [], []
         keep = max(len(buffer) - window.frames, 0)  # the last window's frames are all a later window can need
         buffer, buffer_start = buffer[keep:], buffer_start + keep
     if pending:
-        yield normalise(np.stack(pending), window), np.asarray(pending_starts)
+        yield normalise(np.stack(pending), window, stats), np.asarray(pending_starts)
 
 
 def _frames(blocks: Iterable[np.ndarray], spec: FeatureSpec, start: int, stop: int) -> np.ndarray:

@@ -32,6 +32,8 @@ from ser_edge.shipped import shipped_folder
 
 #: File names of the shipped int8 models inside the shipped folder, by backend.
 SHIPPED_MODELS = {"tflite": "ser_cnn.int8.tflite", "onnx": "ser_cnn.int8.onnx"}
+#: The shipped model trained for speaker adaptation (window norm "speaker"); int8 TFLite only.
+SHIPPED_ADAPTIVE = "ser_cnn_adapt.int8.tflite"
 BACKENDS = tuple(SHIPPED_MODELS)
 #: Largest model file loaded: the shipped one is 0.3 MB; this only stops a mistaken or hostile path from being read whole.
 MAX_MODEL_BYTES = 256 << 20
@@ -70,6 +72,11 @@ def shipped_model_path(backend: str = "tflite") -> Path:
     if backend not in SHIPPED_MODELS:
         raise ModelError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     return shipped_folder() / SHIPPED_MODELS[backend]
+
+
+def shipped_adaptive_model_path() -> Path:
+    """The shipped model for speaker adaptation: what ``--adapt``, ``--enroll`` and ``--speaker-from`` use by default."""
+    return shipped_folder() / SHIPPED_ADAPTIVE
 
 
 def load_model(path: str | os.PathLike[str], backend: str | None = None, threads: int = 1) -> LoadedModel:

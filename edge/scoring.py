@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ser_edge.adaptation import SpeakerStats
 from ser_edge.audio import AudioError, iter_blocks, opened_blocks, signal_blocks
 from ser_edge.decision import SILENCE, decide
 from ser_edge.features import FeatureError
@@ -99,38 +100,42 @@ class Result:
         return out
 
 
-def score_file(path: str | os.PathLike[str], model: LoadedModel, *, segments: bool = False) -> Result:
-    """Score one audio file; failures come back as a result with ``error`` set."""
+def score_file(path: str | os.PathLike[str], model: LoadedModel, *, segments: bool = False, voice: SpeakerStats | None = None) -> Result:
+    """Score one audio file (normalised by its speaker's ``voice`` statistics if given); failures are results with ``error`` set."""
     name = os.fspath(path)
-    return _score_named(lambda: iter_blocks(name, model.meta.features.sample_rate, BLOCK_SECONDS), model, name=name, segments=segments)
+    return _score_named(lambda: iter_blocks(name, model.meta.features.sample_rate, BLOCK_SECONDS), model, name=name, segments=segments, voice=voice)
 
 
-def score_opened(open_file: Callable[[], AbstractContextManager[BinaryIO]], model: LoadedModel, *, name: str, segments: bool = False) -> Result:
+def score_opened(
+    open_file: Callable[[], AbstractContextManager[BinaryIO]], model: LoadedModel, *, name: str, segments: bool = False, voice: SpeakerStats | None = None
+) -> Result:
     """Score a seekable file that ``open_file`` opens (once per pass over it), as ``score_file`` scores a path; its rows say ``name``."""
     rate = model.meta.features.sample_rate
-    return _score_named(lambda: opened_blocks(open_file, name, rate, BLOCK_SECONDS), model, name=name, segments=segments)
+    return _score_named(lambda: opened_blocks(open_file, name, rate, BLOCK_SECONDS), model, name=name, segments=segments, voice=voice)
 
 
-def _score_named(open_blocks: Callable[[], Iterable[np.ndarray]], model: LoadedModel, *, name: str, segments: bool) -> Result:
+def _score_named(open_blocks: Callable[[], Iterable[np.ndarray]], model: LoadedModel, *, name: str, segments: bool, voice: SpeakerStats | None) -> Result:
     """``score_source`` of a named file, its failures turned into a result with ``error`` set."""
     try:
-        return score_source(open_blocks, model, path=name, segments=segments)
+        return score_source(open_blocks, model, path=name, segments=segments, voice=voice)
     except AudioError as exc:
         return Result(path=name, error=str(exc))
     except (FeatureError, ModelError) as exc:
         return Result(path=name, error=f"{name}: {exc}")
 
 
-def score_signal(signal: np.ndarray, model: LoadedModel, *, sample_rate: int, segments: bool = False) -> Result:
+def score_signal(signal: np.ndarray, model: LoadedModel, *, sample_rate: int, segments: bool = False, voice: SpeakerStats | None = None) -> Result:
     """Score samples in memory (any rate; 1-D, or 2-D with a channel axis); ValueError for a signal that cannot be used."""
     rate = model.meta.features.sample_rate
     try:
-        return score_source(lambda: signal_blocks(signal, source_rate=sample_rate, sample_rate=rate), model, path=None, segments=segments)
+        return score_source(lambda: signal_blocks(signal, source_rate=sample_rate, sample_rate=rate), model, path=None, segments=segments, voice=voice)
     except FeatureError as exc:
         raise ValueError(f"signal: {exc}") from None
 
 
-def score_source(open_blocks: Callable[[], Iterable[np.ndarray]], model: LoadedModel, *, path: str | None, segments: bool) -> Result:
+def score_source(
+    open_blocks: Callable[[], Iterable[np.ndarray]], model: LoadedModel, *, path: str | None, segments: bool, voice: SpeakerStats | None = None
+) -> Result:
     """The unguarded pipeline over sample blocks at the model rate: features -> windows -> model -> file rule -> label.
 
     ``open_blocks`` gives the blocks from the start each time it is called. Up to
@@ -150,7 +155,9 @@ def score_source(open_blocks: Callable[[], Iterable[np.ndarray]], model: LoadedM
     if found.silent:
         return Result(path=path, label=SILENCE, duration_s=duration, speech_s=0.0, silent=True, segments=[] if segments else None)
     batches = (
-        clip_window_batches(feats.frames, window, BATCH_WINDOWS) if feats is not None else streamed_windows(open_blocks(), spec, window, found, BATCH_WINDOWS)
+        clip_window_batches(feats.frames, window, BATCH_WINDOWS, voice)
+        if feats is not None
+        else streamed_windows(open_blocks(), spec, window, found, BATCH_WINDOWS, voice)
     )
     seconds = spec.hop_length / spec.sample_rate
     probabilities, found_segments = [], []

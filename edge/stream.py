@@ -20,12 +20,15 @@ from typing import Protocol
 
 import numpy as np
 
+from ser_edge.adaptation import MIN_ADAPT_S, SpeakerStats, StatsAccumulator, min_voice_frames
 from ser_edge.decision import SILENCE, UNCERTAIN, DecisionSpec, decide
 from ser_edge.features import StreamingMFCC
 from ser_edge.model_meta import ModelMeta
 from ser_edge.pipeline import file_probabilities
 from ser_edge.speech import VadSpec, VoiceDetector
 from ser_edge.windows import clip_windows, frame_log_energy_db
+
+ADAPT_MODES = ("off", "online", "enroll")
 
 
 class Scorer(Protocol):
@@ -44,10 +47,19 @@ class StreamConfig:
     min_audio_s: float = 1.0  # first result once this much audio is buffered (shorter windows are wrap-padded)
     vad: VadSpec = field(default_factory=VadSpec)
     min_voiced_fraction: float = 0.2  # of the latest hop's frames, else the hop is silence
+    # Speaker adaptation (ser_edge.adaptation; a model trained with window norm "speaker"): "online" learns the
+    # voice from all its speech so far, "enroll" from its first ``enroll_s`` of speech and then keeps those.
+    adapt: str = "off"
+    enroll_s: float = 20.0
+    voice: SpeakerStats | None = None  # statistics known already (Classifier.measure_voice): used from the start
 
     def __post_init__(self) -> None:
         if self.min_audio_s <= 0:
             raise ValueError("min_audio_s must be positive")
+        if self.adapt not in ADAPT_MODES:
+            raise ValueError(f"adapt must be one of {ADAPT_MODES}, not {self.adapt!r}")
+        if not MIN_ADAPT_S <= self.enroll_s <= 3600:
+            raise ValueError(f"enroll_s must be from {MIN_ADAPT_S:g} s (the least speech a voice is measured on) to 3600 s")
 
 
 @dataclass
@@ -63,6 +75,7 @@ class HopResult:
     speech_s: float  # voiced audio in the scored window
     level_db: float
     overflow: bool = False  # the source dropped input since the previous hop
+    adapted: bool = False  # normalised by the speaker's statistics (speaker adaptation)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -75,6 +88,7 @@ class HopResult:
             "speech_s": round(self.speech_s, 2),
             "level_db": round(self.level_db, 1),
             "overflow": self.overflow,
+            "adapted": self.adapted,
         }
 
 
@@ -111,6 +125,10 @@ class StreamEngine:
         self._vad = VoiceDetector(self.config.vad, self.fps)
         self._recent: deque[np.ndarray] = deque(maxlen=self.decision.smoothing_hops)
         self._ema: np.ndarray | None = None
+        self._heard = StatsAccumulator(meta.features.n_mfcc)  # the voice so far (adapt online / enroll)
+        self._voice = self.config.voice
+        self._enroll_frames = int(round(self.config.enroll_s * self.fps))
+        self._least_voice = min_voice_frames(meta.features)
 
     def push(self, block: Block) -> list[HopResult]:
         """Consume one block; return the hops it completed (usually zero or one)."""
@@ -137,6 +155,23 @@ class StreamEngine:
             ring[:-n] = ring[n:]
             ring[-n:] = new
         self._frames_seen += n
+        self._learn_voice(frames[voiced])
+
+    def _learn_voice(self, voiced: np.ndarray) -> None:
+        """Online: every voiced frame refines the voice; enrolment: the first ``enroll_s`` of speech fix it."""
+        mode = self.config.adapt
+        if mode == "off" or (mode == "enroll" and self._heard.frames >= self._enroll_frames):
+            return
+        if mode == "enroll":
+            voiced = voiced[: self._enroll_frames - self._heard.frames]
+        self._heard.add(voiced)
+        if mode == "online" or self._heard.frames >= self._enroll_frames:
+            self._voice = self._heard.stats(min_frames=self._least_voice) or self._voice
+
+    @property
+    def voice(self) -> SpeakerStats | None:
+        """The speaker statistics windows are normalised by now (None: each window by its own)."""
+        return self._voice
 
     def _score(self) -> HopResult:
         have = min(self._frames_seen, self.window.frames)
@@ -145,12 +180,20 @@ class StreamEngine:
         level = float(self._level[-self.hop_frames :].max())
         speech_s = float(self._voiced[-have:].sum()) / self.fps
         overflow, self._overflow = self._overflow, False
-        common = dict(t_start=t_end - have / self.fps, t_end=t_end, voiced_fraction=hop_voiced, speech_s=speech_s, level_db=level, overflow=overflow)
+        common = dict(
+            t_start=t_end - have / self.fps,
+            t_end=t_end,
+            voiced_fraction=hop_voiced,
+            speech_s=speech_s,
+            level_db=level,
+            overflow=overflow,
+            adapted=self._voice is not None,
+        )
         if hop_voiced < self.config.min_voiced_fraction:
             self._recent.clear()
             self._ema = None
             return HopResult(label=SILENCE, confidence=0.0, probabilities={}, **common)
-        windows, _ = clip_windows(self._ring[-have:], self.window)
+        windows, _ = clip_windows(self._ring[-have:], self.window, self._voice)
         raw = file_probabilities(self.model.predict(windows))
         if speech_s < self.decision.min_speech_s:  # a sliver of speech, wrap-padded, is not worth a label (nor smoothing) yet
             return HopResult(label=UNCERTAIN, confidence=float(raw.max()), probabilities=dict(zip(self.labels, map(float, raw))), **common)

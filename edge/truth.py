@@ -1,4 +1,4 @@
-"""Truth labels for scored files: from corpus file names, or from a CSV of path,label.
+"""Truth labels (and speakers) for scored files: from corpus file names, or from a CSV of path,label (path,speaker).
 
 File names are parsed by the training loaders' own rules (RAVDESS, CREMA-D,
 TESS, SAVEE; ``train.corpora`` is standard library only). Paths are compared
@@ -28,9 +28,14 @@ def truth_from_names(paths: Iterable[str]) -> dict[str, str]:
 
 def read_truth_csv(path: str | os.PathLike[str]) -> dict[str, str]:
     """Labels from a CSV with ``path`` and ``label`` columns, keyed by ``path_key``; ValueError naming the problem."""
+    return read_path_column(path, "label")
+
+
+def read_path_column(path: str | os.PathLike[str], column: str) -> dict[str, str]:
+    """One column of a CSV with a ``path`` column (labels, speakers), keyed by ``path_key``; ValueError naming the problem."""
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        missing = {"path", "label"} - set(reader.fieldnames or ())
+        missing = {"path", column} - set(reader.fieldnames or ())
         if missing:
-            raise ValueError(f"{path}: needs a header with path and label columns (missing {', '.join(sorted(missing))})")
-        return {path_key(row["path"]): row["label"].strip() for row in reader if row["path"]}
+            raise ValueError(f"{path}: needs a header with path and {column} columns (missing {', '.join(sorted(missing))})")
+        return {path_key(row["path"]): (row[column] or "").strip() for row in reader if row["path"]}

@@ -262,6 +262,10 @@ def test_cell_scores_measure_collapse_and_uar_over_the_classes_present() -> None
     assert scores["collapse"] == 1.0 and scores["most_predicted"] == "sad"
     assert scores["uar"] == pytest.approx(1 / 3)  # three classes present, not seven
     assert scores["accuracy"] == pytest.approx(0.5) and scores["classes"] == ["happy", "sad", "angry"]
+    probs[3] = 1 / len(LABELS)  # one clip with no preference: under every floor but 0
+    floors = {row["floor"]: row for row in cell_scores(probs, truth)["selective"]}
+    assert floors[0.0]["coverage"] == 1.0 and floors[0.0]["accuracy"] == pytest.approx(0.5)
+    assert floors[0.3]["coverage"] == pytest.approx(0.75) and floors[0.3]["accuracy"] == pytest.approx(2 / 3)
     cells = [{"kind": "loco", "uar": 0.2}, {"kind": "in-corpus", "uar": 0.6}, {"kind": "in-corpus (speaker-dependent)", "uar": 1.0}]
     assert criterion(cells) == pytest.approx(0.4)
 
@@ -309,9 +313,10 @@ def test_generalise_plan_keeps_each_test_corpus_out_of_its_model(ser_data: Path)
 
 
 def test_generalise_command_writes_the_matrix(ser_data: Path, tmp_path: Path) -> None:
-    """A tiny LOCO run (1 epoch, a few clips per corpus): JSON, markdown and heatmap, criterion from the cells."""
+    """A tiny LOCO run (1 epoch, a few clips per corpus) of a speaker-adaptive recipe: JSON, markdown and heatmap,
+    criteria (as they come and adapted) from the cells."""
     out = tmp_path / "gen"
-    extra = ("--min-train-items", "20", "--augment", "channel", "--balance", "corpus")
+    extra = ("--min-train-items", "20", "--augment", "channel", "--balance", "corpus", "--norm", "speaker")
     _ser_train("generalise", ser_data, out, epochs=1, limit=8, width=8, extra=extra)
     report = json.loads((out / "generalise.json").read_text())
     assert (out / "generalise.md").read_text().count("| loco |") == 4
@@ -322,3 +327,6 @@ def test_generalise_command_writes_the_matrix(ser_data: Path, tmp_path: Path) ->
     nemo = next(c for c in report["cells"] if c["row"] == "without nemo")
     assert "disgust" not in nemo["classes"] and 0 < nemo["collapse"] <= 1
     assert report["config"]["balance"] == "corpus" and report["config"]["augment"]["reverb"] > 0
+    adapted = [c["adapted"]["uar"] for c in report["cells"] if c["kind"] in ("in-corpus", "loco")]
+    assert len(adapted) == 6 and report["criterion_adapted"] == pytest.approx(np.mean(adapted))
+    assert "Criterion, adapted" in (out / "generalise.md").read_text()

@@ -33,4 +33,5 @@ def clip_set(
         labels=np.array([LABELS.index(item.label) for item in items], dtype=np.int32),
         corpora=[item.corpus for item in items],
         paths=[item.path for item in items],
+        speakers=[f"{item.corpus}/{item.speaker}" for item in items],
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ser_edge.adaptation import SpeakerStats, stats_of_signals
 from ser_edge.corpora import GROUPED_BY
 from ser_edge.features import FeatureSpec
 from ser_edge.metrics import classification_report, expected_calibration_error
@@ -41,6 +42,7 @@ class TrainConfig:
     mixup: float = 0.0  # Beta(a, a) mixing of window pairs and their labels; 0 disables
     pool: str = "avg"  # cnn1d pooling: "avg" or "avgmax"
     balance: str = "class"  # loss weights: "class" (over all clips) or "corpus" (every corpus and its classes alike)
+    adapt_share: float = 0.5  # window norm "speaker": share of training windows normalised by their voice's statistics
     patience: int = 15
     seed: int = 1234
     features: FeatureSpec = field(default_factory=FeatureSpec)
@@ -62,6 +64,16 @@ class ClipSet:
     labels: np.ndarray  # class index per clip
     corpora: list[str]
     paths: list[str]
+    speakers: list[str] = field(default_factory=list)  # "corpus/speaker" per clip (voices for speaker statistics)
+
+
+def speaker_stats(clips: ClipSet, features: FeatureSpec) -> dict[str, SpeakerStats]:
+    """Each voice's statistics over the voiced frames of all its clean clips in the set (``ser_edge.adaptation``)."""
+    by_speaker: dict[str, list[np.ndarray]] = {}
+    for speaker, copies in zip(clips.speakers, clips.features):
+        by_speaker.setdefault(speaker, []).append(copies[0])
+    found = {speaker: stats_of_signals(frames, features) for speaker, frames in by_speaker.items()}
+    return {speaker: stats for speaker, stats in found.items() if stats is not None}
 
 
 BALANCES = ("class", "corpus")
@@ -90,12 +102,21 @@ def clip_weights(labels: np.ndarray, corpora: Sequence[str], n_classes: int, *, 
 
 def random_windows(clips: ClipSet, cfg: TrainConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One epoch of training windows: a random copy and a random crop of every clip, masked."""
-    x, order = _epoch_windows(clips, cfg, rng)
+    x, order = _epoch_windows(clips, cfg, rng, voices(clips, cfg))
     return x, clips.labels[order]
 
 
-def _epoch_windows(clips: ClipSet, cfg: TrainConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """``random_windows``'s windows and the clip index of each row."""
+def voices(clips: ClipSet, cfg: TrainConfig) -> dict[str, SpeakerStats]:
+    """The voices' statistics a ``speaker`` model trains with (none for other norms)."""
+    return speaker_stats(clips, cfg.features) if cfg.window.norm == "speaker" else {}
+
+
+def _epoch_windows(clips: ClipSet, cfg: TrainConfig, rng: np.random.Generator, stats: dict[str, SpeakerStats]) -> tuple[np.ndarray, np.ndarray]:
+    """``random_windows``'s windows and the clip index of each row.
+
+    With window norm ``speaker``, a share ``cfg.adapt_share`` of the windows is normalised by their voice's
+    statistics and the rest by their own, so one model serves both before and after adaptation.
+    """
     order = rng.permutation(len(clips.labels))
     out = np.empty((len(order), cfg.window.frames, cfg.features.n_mfcc), dtype=np.float32)
     for row, i in enumerate(order):
@@ -106,7 +127,8 @@ def _epoch_windows(clips: ClipSet, cfg: TrainConfig, rng: np.random.Generator) -
             feats = feats[start : start + cfg.window.frames]
         else:
             feats = np.roll(feats, int(rng.integers(len(feats))), axis=0)
-        window = normalise(fit_length(feats, cfg.window.frames), cfg.window)
+        voice = stats.get(clips.speakers[i]) if stats and rng.random() < cfg.adapt_share else None
+        window = normalise(fit_length(feats, cfg.window.frames), cfg.window, voice)
         out[row] = spec_augment(window, rng, cfg.augment)
     return out, order
 
@@ -121,11 +143,11 @@ def mixup(x: np.ndarray, targets: np.ndarray, weights: np.ndarray, alpha: float,
     return mix(x), mix(targets), mix(weights)
 
 
-def all_windows(clips: ClipSet, window: WindowSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Every window of every clean clip, and the clip index of each window."""
+def all_windows(clips: ClipSet, window: WindowSpec, stats: dict[str, SpeakerStats] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every window of every clean clip, and the clip index of each window (normalised by its voice's ``stats`` if given)."""
     batches, owner = [], []
     for i, copies in enumerate(clips.features):
-        w, _ = clip_windows(copies[0], window)
+        w, _ = clip_windows(copies[0], window, stats[clips.speakers[i]] if stats else None)
         batches.append(w)
         owner.extend([i] * len(w))
     return np.concatenate(batches), np.asarray(owner)
@@ -175,11 +197,17 @@ def report_clips(probs: np.ndarray, clips: ClipSet, labels: Sequence[str]) -> di
 
 
 def validation_callback(windows: np.ndarray, owner: np.ndarray, clips: ClipSet, labels: Sequence[str]):
-    """A Keras callback adding validation window loss and file-level UAR/accuracy (headline clips) to each epoch's logs."""
+    """A Keras callback adding validation window loss and file-level UAR/accuracy to each epoch's logs.
+
+    UAR and accuracy are means over the headline corpora (those split by speaker), each corpus weighted alike.
+    """
     import keras
 
     head = headline_mask(clips.corpora)
-
+    corpora = np.asarray(clips.corpora)
+    # Each speaker-split corpus counts once, however many clips it has: the kept epoch is the one that
+    # does best on unseen speakers of every language, not on the biggest corpus's validation actors.
+    corpus_masks = [head & (corpora == c) for c in sorted(set(corpora[head]))]
     truth = clips.labels[owner]
 
     class ClipMetrics(keras.callbacks.Callback):
@@ -187,9 +215,9 @@ def validation_callback(windows: np.ndarray, owner: np.ndarray, clips: ClipSet, 
             probs = softmax(self.model.predict(windows, batch_size=256, verbose=0))
             logs["val_loss"] = float(-np.mean(np.log(np.maximum(probs[np.arange(len(truth)), truth], 1e-12))))
             pred = clip_probabilities(probs, owner, len(clips.labels)).argmax(axis=1)
-            rep = classification_report(clips.labels[head], pred[head], labels)
-            logs["val_clip_uar"] = rep["uar"]
-            logs["val_clip_accuracy"] = rep["accuracy"]
+            reps = [classification_report(clips.labels[c], pred[c], labels) for c in corpus_masks]
+            logs["val_clip_uar"] = float(np.mean([rep["uar"] for rep in reps]))
+            logs["val_clip_accuracy"] = float(np.mean([rep["accuracy"] for rep in reps]))
 
     return ClipMetrics()
 
@@ -214,10 +242,11 @@ def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainC
     rng = np.random.default_rng(cfg.seed)
 
     eye = np.eye(len(labels), dtype=np.float32)
+    stats = voices(train, cfg)
 
     def epochs():
         while True:
-            x, order = _epoch_windows(train, cfg, rng)
+            x, order = _epoch_windows(train, cfg, rng, stats)
             y, w = train.labels[order], weights[order]
             x, t, w = mixup(x, eye[y], w, cfg.mixup, rng)
             for s in range(0, len(y), cfg.batch_size):

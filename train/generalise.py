@@ -17,6 +17,11 @@ sets differ: nEMO has no disgust), the share of the most-predicted class
 (collapse), and ECE. The selection criterion is the mean UAR over the in-corpus
 and LOCO cells. Validation (early stopping, temperature) always comes from the
 training corpora's validation splits, never from a test corpus.
+
+A model with window norm ``speaker`` is scored twice per cell: as it comes (each
+window normalised by itself) and adapted, each test voice normalised by its own
+statistics over all its clips in the cell (what ``score --speaker-from`` does);
+``adapted`` holds those scores and ``criterion_adapted`` their criterion.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from ser_edge.corpora import CORPORA, GROUPED_BY, LABELS, Item
 from ser_edge.metrics import classification_report, expected_calibration_error
 from ser_edge.pipeline import clip_probabilities
 from ser_edge.train.clip_sets import clip_set
-from ser_edge.train.fit import ClipSet, TrainConfig, all_windows, fit_temperature, softmax, train_model
+from ser_edge.train.fit import ClipSet, TrainConfig, all_windows, fit_temperature, softmax, speaker_stats, train_model
 from ser_edge.train.splits import Split
 
 #: Corpora with fewer clips than this are test-only (no LOCO row of their own).
@@ -112,17 +117,32 @@ def cell_scores(probs: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
         "recall": {label: c["recall"] for label, c in rep["per_class"].items() if c["support"]},
         "predicted_share": {label: float(s) for label, s in zip(LABELS, shares)},
         "confusion": rep["confusion"],
+        "selective": selective(probs, truth),
     }
 
 
-def criterion(cells: Sequence[Mapping[str, Any]]) -> float:
-    """The selection criterion: mean UAR over the in-corpus and LOCO cells."""
-    uars = [cell["uar"] for cell in cells if cell["kind"] in COUNTED]
+#: Confidence floors the ``uncertain`` rule could use, for the coverage/accuracy trade-off of each cell.
+FLOORS = (0.0, 0.3, 0.35, 0.4, 0.5, 0.6)
+
+
+def selective(probs: np.ndarray, truth: np.ndarray) -> list[dict[str, float]]:
+    """For each floor in ``FLOORS``: the share of clips whose top probability reaches it (coverage) and their accuracy."""
+    top, right = probs.max(axis=1), probs.argmax(axis=1) == truth
+    out = []
+    for floor in FLOORS:
+        kept = top >= floor
+        out.append({"floor": floor, "coverage": float(kept.mean()), "accuracy": float(right[kept].mean()) if kept.any() else float("nan")})
+    return out
+
+
+def criterion(cells: Sequence[Mapping[str, Any]], key: str | None = None) -> float:
+    """The selection criterion: mean UAR over the in-corpus and LOCO cells (of their ``key`` scores, e.g. adapted)."""
+    uars = [(cell[key] if key else cell)["uar"] for cell in cells if cell["kind"] in COUNTED]
     return float(np.mean(uars)) if uars else float("nan")
 
 
-def _clip_probs(model, clips: ClipSet, cfg: TrainConfig, temperature: float = 1.0) -> np.ndarray:
-    windows, owner = all_windows(clips, cfg.window)
+def _clip_probs(model, clips: ClipSet, cfg: TrainConfig, temperature: float = 1.0, *, adapted: bool = False) -> np.ndarray:
+    windows, owner = all_windows(clips, cfg.window, speaker_stats(clips, cfg.features) if adapted else None)
     return clip_probabilities(softmax(model.predict(windows, batch_size=256, verbose=0), temperature), owner, len(clips.labels))
 
 
@@ -164,36 +184,48 @@ def run_matrix(
         for cell in row.cells:
             clips = clip_set(cell.items, root, cfg.features, cache)
             scores = cell_scores(_clip_probs(model, clips, cfg, temperature), clips.labels)
+            if cfg.window.norm == "speaker":
+                scores["adapted"] = cell_scores(_clip_probs(model, clips, cfg, temperature, adapted=True), clips.labels)
             cells.append({"row": row.name, "kind": cell.kind, "corpus": cell.corpus, **scores})
+            adapted = f", adapted UAR {scores['adapted']['uar']:.3f}" if "adapted" in scores else ""
             log(
                 f"  {cell.kind} {cell.corpus}: {scores['n']} clips, accuracy {scores['accuracy']:.3f} UAR {scores['uar']:.3f} "
-                f"collapse {scores['collapse']:.2f} ({scores['most_predicted']})"
+                f"collapse {scores['collapse']:.2f} ({scores['most_predicted']}){adapted}"
             )
-    return {
+    report = {
         "config": cfg.to_dict(),
         "rows": runs,
         "cells": cells,
         "criterion": criterion(cells),
         "criterion_definition": "mean UAR over the in-corpus (speaker-independent) and LOCO cells",
     }
+    if cfg.window.norm == "speaker":
+        report["criterion_adapted"] = criterion(cells, "adapted")
+    return report
 
 
 def markdown(report: Mapping[str, Any], *, title: str = "Generalisation report") -> str:
     """The report as a markdown page: one line per cell, then the criterion."""
+    adapted = "criterion_adapted" in report
     lines = [
         f"# {title}",
         "",
         "UAR is over the classes present in the test corpus; collapse is the share of the most-predicted class.",
+        *(["Adapted: each test voice normalised by its own statistics over its clips in the cell."] if adapted else []),
         "",
-        "| model (row) | cell | test corpus | clips | accuracy | UAR | collapse | most predicted | ECE |",
-        "|---|---|---|---:|---:|---:|---:|---|---:|",
+        "| model (row) | cell | test corpus | clips | accuracy | UAR | collapse | most predicted | ECE |"
+        + (" adapted UAR | adapted collapse |" if adapted else ""),
+        "|---|---|---|---:|---:|---:|---:|---|---:|" + ("---:|---:|" if adapted else ""),
     ]
     for c in report["cells"]:
         lines.append(
             f"| {c['row']} | {c['kind']} | {c['corpus']} | {c['n']} | {c['accuracy']:.3f} | {c['uar']:.3f} | "
             f"{c['collapse']:.2f} | {c['most_predicted']} | {c['ece']:.3f} |"
+            + (f" {c['adapted']['uar']:.3f} | {c['adapted']['collapse']:.2f} |" if adapted else "")
         )
     lines += ["", f"**Criterion ({report['criterion_definition']}): {report['criterion']:.3f}**", ""]
+    if adapted:
+        lines += [f"**Criterion, adapted: {report['criterion_adapted']:.3f}**", ""]
     lines += ["| row | train corpora | train clips | epochs | best val UAR | T |", "|---|---|---:|---:|---:|---:|"]
     for r in report["rows"]:
         lines.append(
@@ -239,5 +271,6 @@ def comparison(reports: Mapping[str, Mapping[str, Any]]) -> str:
     for name, report in reports.items():
         found = {(c["row"], c["kind"], c["corpus"]): c for c in report["cells"]}
         values = [f"{found[k]['uar']:.3f} ({found[k]['collapse']:.0%})" if k in found else "-" for k in keys]
-        lines.append(f"| {name} | {' | '.join(values)} | **{report['criterion']:.3f}** |")
+        adapted = f" (adapted {report['criterion_adapted']:.3f})" if "criterion_adapted" in report else ""
+        lines.append(f"| {name} | {' | '.join(values)} | **{report['criterion']:.3f}**{adapted} |")
     return "\n".join(lines + ["", "Cells: UAR (share of the most-predicted class)."]) + "\n"
