@@ -271,7 +271,7 @@ def test_listeners_share_one_source_which_stops_when_the_last_leaves(server: Ser
         shared = set(by_time[0]) & set(by_time[1]) & set(by_time[2])
         assert len(shared) >= 4, [list(t) for t in by_time]
         assert all(by_time[0][t] == by_time[1][t] == by_time[2][t] for t in shared)  # the same hops, from one engine
-        assert set(seen[0][0]) == {"t_start", "t_end", "label", "confidence", "probabilities", "voiced_fraction", "speech_s", "level_db", "overflow"}
+        assert set(seen[0][0]) == {"t_start", "t_end", "label", "confidence", "probabilities", "voiced_fraction", "speech_s", "level_db", "overflow", "adapted"}
     finally:
         for s in streams:
             s.close()
