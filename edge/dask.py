@@ -20,7 +20,9 @@ which is where the credentials and the network are.
 A worker that dies mid-task (killed, out of memory) is noticed by the scheduler,
 which runs its tasks again elsewhere; a task of many files that keeps killing
 its workers (``KilledWorker``) is retried one file per task, and a file that
-does so alone becomes an error row, as in the local pool. Tasks are also
+does so alone becomes an error row, as in the local pool (the single-file tasks
+run one after another, since a dying worker also counts against the tasks
+queued on it). Tasks are also
 given Dask ``retries`` against transient failures. Bad files are error rows
 from ``score_file``'s own checks, never failed tasks.
 
@@ -177,8 +179,9 @@ def _task_results(client: distributed.Client, chunk: Sequence[str], future: dist
     except Exception as exc:  # the scheduler went away, or a task failed outside the scoring (its files' rows are not written)
         raise DaskRunError(f"the Dask run failed at {chunk[0]} ({type(exc).__name__}: {exc})") from exc
     warnings.warn(f"a task of {len(chunk)} files kept killing its Dask workers; retrying its files one per task", RuntimeWarning, stacklevel=2)
-    singles = [(path, _submit(client, [path], classifier, segments)) for path in chunk]
-    return [r for path, single in singles for r in _task_results(client, [path], single, classifier, segments)]
+    # one after another: a worker that dies also counts against the tasks queued on it, so a file run beside the one
+    # that kills workers could be blamed for it
+    return [r for path in chunk for r in _task_results(client, [path], _submit(client, [path], classifier, segments), classifier, segments)]
 
 
 def _score_task(paths: Iterable[str], classifier: Classifier, segments: bool) -> list[Result]:

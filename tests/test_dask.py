@@ -167,6 +167,20 @@ def test_without_the_extra_dask_is_a_one_line_error_and_never_imported(folder: P
     assert subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True).stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--dask", "local:1", "-j", "2"], "-j is for local runs"),
+        (["--files-per-task", "8"], "--files-per-task goes with --dask"),
+        (["--dask", "local:1", "--speaker-from", r"Actor_(\d+)"], "do not run with --dask yet"),
+        (["--dask", "local:0"], "not a scheduler address"),
+    ],
+)
+def test_options_that_do_not_go_with_dask_are_usage_errors(folder: Path, tmp_path: Path, options: list[str], message: str) -> None:
+    done = _score(str(folder), "-o", str(tmp_path / "x.csv"), *options)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
 def _model_copy(folder: Path, name: str) -> Path:
     """The shipped model and its sidecar copied into ``folder`` as ``name``."""
     from ser_edge.model import shipped_model_path
