@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -42,6 +43,23 @@ def _until(blocks: Iterable[Block], duration_s: float | None, sample_rate: int) 
             return
 
 
+def _recorded(blocks: Iterable[Block], out: Any) -> Iterator[Block]:
+    """Pass blocks on unchanged, writing each to ``out`` (an open sound file) first: a record of exactly what the engine heard."""
+    for block in blocks:
+        out.write(block.samples)
+        yield block
+
+
+def _record_file(path: str, rate: int) -> Any:
+    """An open mono float WAV for --record (float, so the file holds the engine's samples exactly)."""
+    import soundfile as sf
+
+    try:
+        return sf.SoundFile(path, "w", samplerate=rate, channels=1, format="WAV", subtype="FLOAT")
+    except (sf.SoundFileError, OSError) as exc:
+        raise click.ClickException(f"--record {path}: {exc}") from None
+
+
 @click.command()
 @model_options
 @click.option("--device", help="Input device name or index (see --list-devices) [default: the system default].")
@@ -63,6 +81,12 @@ def _until(blocks: Iterable[Block], duration_s: float | None, sample_rate: int) 
     type=click.FloatRange(5, 3600),
     help="Learn the voice from its first this many seconds of speech (any mood), then keep it; implies adaptation.",
 )
+@click.option(
+    "--record",
+    "record_path",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also write the audio the engine heard (mono float WAV at the model's rate, after any resampling) to this file.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per hop on stdout, then a summary object.")
 def listen(
     model_path: str | None,
@@ -80,6 +104,7 @@ def listen(
     min_confidence: float | None,
     adapt: bool,
     enroll_s: float | None,
+    record_path: str | None,
     as_json: bool,
 ) -> None:
     """Listen continuously and report the emotion every --hop seconds.
@@ -88,6 +113,8 @@ def listen(
     Ctrl-C stops and prints a summary (time listened, share of each outcome).
     With --adapt or --enroll, hops are normalised by the speaker's own voice
     once 5 s of their speech has been heard (JSON: "adapted": true).
+    --record keeps what was heard, so a capture can be checked or replayed
+    with --input (the replay gives the same hops).
 
     \b
     Examples:
@@ -95,6 +122,7 @@ def listen(
       ser-edge listen --device 2 --json        # one JSON object per hop
       ser-edge listen --input clip.wav --fast  # replay a file through the same engine
       ser-edge listen --enroll 20              # adapt to the speaker's first 20 s of speech
+      ser-edge listen --record heard.wav       # keep what the microphone delivered
     """
     from ser_edge.microphone import Microphone, MicrophoneError
     from ser_edge.microphone import list_devices as devices
@@ -144,11 +172,13 @@ def listen(
         click.echo(f"listening ({where}); Ctrl-C stops", err=True)
         yield from itertools.chain([first], blocks)
 
+    record = _record_file(record_path, rate) if record_path else contextlib.nullcontext()
     started = time.monotonic()
     interrupted = False
     try:
-        source = file_source(input_file, rate, realtime=realtime) if input_file else mic.blocks()
-        engine.run(_until(opened(source), duration, rate), report)
+        with record:
+            source = _until(opened(file_source(input_file, rate, realtime=realtime) if input_file else mic.blocks()), duration, rate)
+            engine.run(_recorded(source, record) if record_path else source, report)
     except KeyboardInterrupt:
         interrupted = True
     except MicrophoneError as exc:

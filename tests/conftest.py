@@ -44,7 +44,12 @@ def _need(tool: str) -> None:
 
 @pytest.fixture(scope="module")
 def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A private PulseAudio daemon with a null sink 'vsink' whose monitor is the default source; stopped afterwards."""
+    """A private PulseAudio daemon with a null sink 'vsink' whose monitor is the default source; stopped afterwards.
+
+    'vsink' runs at PulseAudio's default rate (44.1 kHz), so audio played into it and heard at 16 kHz is resampled
+    twice, as a desktop microphone's would be; 'vsink16' runs at 16 kHz, so through it nothing is resampled
+    (select its monitor with PULSE_SOURCE=vsink16.monitor).
+    """
     for tool in ("pulseaudio", "pactl", "paplay"):
         _need(tool)
     runtime = tmp_path_factory.mktemp("pulse")
@@ -60,6 +65,7 @@ def pulse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             "--use-pid-file=yes",
             "--load=module-native-protocol-unix",
             "--load=module-null-sink sink_name=vsink",
+            "--load=module-null-sink sink_name=vsink16 rate=16000",
         ],
         env=env,
         capture_output=True,

@@ -453,7 +453,7 @@ def test_labels_csv_gives_accuracy_and_report(models: dict[str, Path], mixed: di
 
 
 def test_unexpected_failure_is_a_row_not_a_crash(models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(self, path, *, segments=False):
+    def broken(self, path, *, segments=False, voice=None):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(Classifier, "score_file", broken)

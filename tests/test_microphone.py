@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers import listen_while_playing
 
 from ser_edge.shipped import example_clips
 
@@ -33,30 +33,8 @@ def _most_confident_example(env: dict[str, str]) -> tuple[Path, str]:
 @pytest.mark.parametrize("capture", [[], ["--capture-rate", "48000"]], ids=["16kHz", "48kHz-resampled"])
 def test_listen_hears_a_clip_played_into_the_sink(pulse: dict[str, str], capture: list[str]) -> None:
     clip, expected = _most_confident_example(pulse)
-    listen = subprocess.Popen(
-        [sys.executable, "-m", "ser_edge", "listen", "--json", "--duration", "9", "--smoothing", "none", "--min-confidence", "0", *capture],
-        env=pulse,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        # Opening the input stream can take a couple of seconds: play only once it says it is listening.
-        line = listen.stderr.readline()
-        deadline = time.monotonic() + 30
-        while "listening" not in line and time.monotonic() < deadline and listen.poll() is None:
-            line = listen.stderr.readline()
-        assert "listening" in line, f"listen never started: {line!r} {listen.stderr.read() if listen.poll() is not None else ''}"
-        assert f"at {capture[1] if capture else 16000} Hz" in line, line
-        time.sleep(1.5)  # let the silence floor settle
-        subprocess.run(["paplay", "--device=vsink", str(clip)], env=pulse, check=True, timeout=30)
-        stdout, stderr = listen.communicate(timeout=60)
-    finally:
-        if listen.poll() is None:
-            listen.kill()
-    assert listen.returncode == 0, stderr
-    lines = [json.loads(line) for line in stdout.splitlines()]
-    hops, summary = lines[:-1], lines[-1]["summary"]
+    line, hops, summary = listen_while_playing(pulse, clip, duration_s=9, args=["--smoothing", "none", "--min-confidence", "0", *capture])
+    assert f"at {capture[1] if capture else 16000} Hz" in line, line
     assert summary["hops"] == len(hops) >= 10
     labels = [h["label"] for h in hops]
     voiced = [h for h in hops if h["label"] != "silence"]

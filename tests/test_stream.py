@@ -133,6 +133,25 @@ def test_listen_duration_limits_the_audio() -> None:
     assert hops[-1]["t_end"] <= 2.0
 
 
+def test_listen_record_keeps_exactly_what_the_engine_heard(tmp_path: Path) -> None:
+    """--record writes the samples the engine got (here the file's, cut at --duration), and replaying them gives the same hops."""
+    clip, out = example_clips()[1], tmp_path / "heard.wav"
+    result = CliRunner().invoke(main, ["listen", "--input", str(clip), "--fast", "--json", "--duration", "2.5", "--record", str(out)])
+    assert result.exit_code == 0, result.output
+    heard, rate = sf.read(out, dtype="float32")
+    assert rate == 16000 and sf.info(out).subtype == "FLOAT"
+    np.testing.assert_array_equal(heard, read_audio(clip).samples[:40000])
+    replay = CliRunner().invoke(main, ["listen", "--input", str(out), "--fast", "--json"])
+    assert replay.exit_code == 0, replay.output
+    assert replay.stdout.splitlines()[:-1] == result.stdout.splitlines()[:-1]
+
+
+def test_listen_record_to_an_unwritable_path_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["listen", "--input", str(example_clips()[0]), "--fast", "--record", str(tmp_path / "no" / "such" / "dir.wav")])
+    assert result.exit_code == 1
+    assert "--record" in result.output and "Traceback" not in result.output
+
+
 def test_listen_bad_input_file_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "broken.wav"
     bad.write_text("not audio")
