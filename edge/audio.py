@@ -15,8 +15,9 @@ import math
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -198,6 +199,42 @@ def iter_blocks(path: str | os.PathLike[str], sample_rate: int = 16000, block_se
     return _decode(_open(path), os.fspath(path), sample_rate, block_seconds)
 
 
+def opened_blocks(
+    open_file: Callable[[], contextlib.AbstractContextManager[BinaryIO]], name: str, sample_rate: int = 16000, block_seconds: float = 1.0
+) -> Iterator[np.ndarray]:
+    """``iter_blocks`` of a seekable binary file that ``open_file`` opens (a URL through fsspec): the same checks and errors, named ``name``.
+
+    The file is opened on the first block and closed when the blocks end or the generator is closed.
+    """
+    if block_seconds <= 0:
+        raise ValueError("block_seconds must be positive")
+    with contextlib.ExitStack() as stack:
+        with _os_errors_named(name):
+            file = stack.enter_context(open_file())
+            size = file.seek(0, os.SEEK_END)
+            file.seek(0)
+            head = file.read(4)
+            file.seek(0)
+        if size == 0:
+            raise AudioEmpty(name, "empty file (0 bytes)")
+        yield from _decode(_soundfile(file, name, head, size), name, sample_rate, block_seconds)
+
+
+@contextlib.contextmanager
+def _os_errors_named(name: str) -> Iterator[None]:
+    """The OSErrors of opening and reading a file as the AudioErrors naming it."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise AudioNotFound(name, "no such file") from None
+    except PermissionError:
+        raise AudioPermissionDenied(name, "permission denied") from None
+    except IsADirectoryError:
+        raise AudioIsDirectory(name, "is a directory") from None
+    except OSError as e:
+        raise AudioError(name, e.strerror or str(e)) from None
+
+
 def read_audio(path: str | os.PathLike[str], sample_rate: int = 16000, min_duration_s: float = 0.0) -> Audio:
     """Whole file as float32 mono at ``sample_rate``; ``AudioTooShort`` if under ``min_duration_s``."""
     f = _open(path)
@@ -217,7 +254,7 @@ def read_audio(path: str | os.PathLike[str], sample_rate: int = 16000, min_durat
 def _open(path: str | os.PathLike[str]) -> sf.SoundFile:
     """Open with soundfile after checking the path, mapping every failure to an AudioError."""
     p = os.fspath(path)
-    try:
+    with _os_errors_named(p):
         st = os.stat(p)
         if stat.S_ISDIR(st.st_mode):
             raise AudioIsDirectory(p, "is a directory")
@@ -227,22 +264,21 @@ def _open(path: str | os.PathLike[str]) -> sf.SoundFile:
             raise AudioEmpty(p, "empty file (0 bytes)")
         with open(p, "rb") as fh:
             head = fh.read(4)
-    except FileNotFoundError:
-        raise AudioNotFound(p, "no such file") from None
-    except PermissionError:
-        raise AudioPermissionDenied(p, "permission denied") from None
-    except OSError as e:
-        raise AudioError(p, e.strerror or str(e)) from None
+    return _soundfile(os.fsencode(p), p, head, st.st_size)  # bytes: a name that is not UTF-8 opens too
+
+
+def _soundfile(source: bytes | BinaryIO, name: str, head: bytes, size: int) -> sf.SoundFile:
+    """Open a file name or file object of ``size`` bytes starting with ``head`` with soundfile, mapping its failures to AudioErrors."""
     try:
         with native_stderr_silenced():  # libmpg123 prints resync notes for files it then rejects or reads fine
-            f = sf.SoundFile(os.fsencode(p))  # bytes: a name that is not UTF-8 opens too
+            f = sf.SoundFile(source)
     except sf.SoundFileError as e:
         detail = _libsndfile_message(e)
         container = _MAGIC.get(head)
         if container:
-            raise AudioCorrupt(p, f"damaged or truncated {container} file ({detail})") from None
-        raise AudioUnsupported(p, f"not audio or an unsupported format ({detail})") from None
-    _check_opened(f, p, st.st_size)
+            raise AudioCorrupt(name, f"damaged or truncated {container} file ({detail})") from None
+        raise AudioUnsupported(name, f"not audio or an unsupported format ({detail})") from None
+    _check_opened(f, name, size)
     return f
 
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from ser_edge.adaptation import SpeakerStats
 from ser_edge.scoring import Result
+from ser_edge.sources import is_url, open_url
 
 if TYPE_CHECKING:
     from ser_edge.classifier import Classifier
@@ -54,7 +55,7 @@ def score_paths(
     """
     voices = list(voices) if voices is not None else [None] * len(paths)
     if jobs <= 1 or len(paths) <= 1:
-        yield from (_guarded(path, classifier, segments, voice) for path, voice in zip(paths, voices))
+        yield from (score_guarded(path, classifier, segments, voice) for path, voice in zip(paths, voices))
         return
     yield from _Pool(list(paths), voices, classifier, min(jobs, len(paths)), segments).results()
 
@@ -80,7 +81,7 @@ class _Pool:
         try:
             while next_position < len(self.paths):
                 if executor is None:  # fallen back to this process
-                    self.done[next_position] = self.done.get(next_position) or _guarded(
+                    self.done[next_position] = self.done.get(next_position) or score_guarded(
                         self.paths[next_position], self.classifier, self.segments, self.voices[next_position]
                     )
                 else:
@@ -180,12 +181,15 @@ def _startup_problem() -> str | None:
 def _score_task(jobs: list[tuple[str, SpeakerStats | None]]) -> list[Result]:
     if _worker["problem"]:  # this worker failed where the one asked at start-up did not
         return [Result(path=path, error=f"{path}: {_worker['problem']}") for path, _ in jobs]
-    return [_guarded(path, _worker["classifier"], bool(_worker["segments"]), voice) for path, voice in jobs]  # type: ignore[arg-type]
+    return [score_guarded(path, _worker["classifier"], bool(_worker["segments"]), voice) for path, voice in jobs]  # type: ignore[arg-type]
 
 
-def _guarded(path: str, classifier: Classifier, segments: bool, voice: SpeakerStats | None = None) -> Result:
-    """``score_file``, with any unexpected exception also turned into an error row, so one file cannot stop a batch."""
+def score_guarded(path: str, classifier: Classifier, segments: bool, voice: SpeakerStats | None = None) -> Result:
+    """``score_file`` (of a URL through fsspec), with any unexpected exception also turned into an error row, so one file cannot stop a batch."""
     try:
-        return classifier.score_file(path, segments=segments, voice=voice)
+        options = {"voice": voice} if voice is not None else {}  # a subclass's score_file(path, *, segments) keeps working
+        if is_url(path):
+            return classifier.score_opened(lambda: open_url(path), name=path, segments=segments, **options)
+        return classifier.score_file(path, segments=segments, **options)
     except Exception as exc:  # a bug or an exotic failure: report it on the file's row and go on
         return Result(path=path, error=f"{path}: unexpected error ({type(exc).__name__}: {exc})")

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from ser_edge.adaptation import SpeakerStats
 from ser_edge.decision import DecisionSpec
 from ser_edge.model import LoadedModel, load_model, shipped_adaptive_model_path, shipped_model_path
 from ser_edge.model_meta import ModelMeta
-from ser_edge.scoring import Result, score_file, score_signal
+from ser_edge.scoring import Result, score_file, score_opened, score_signal
 
 if TYPE_CHECKING:
     from ser_edge.stream import StreamConfig, StreamEngine
@@ -77,6 +78,12 @@ class Classifier:
     def score_file(self, path: str | os.PathLike[str], *, segments: bool = False, voice: SpeakerStats | None = None) -> Result:
         """Score one audio file (adapted to ``voice`` if given); a file that cannot be scored gives a result with ``error`` set."""
         return score_file(path, self.model, segments=segments, voice=self._usable(voice))
+
+    def score_opened(
+        self, open_file: Callable[[], AbstractContextManager[BinaryIO]], *, name: str, segments: bool = False, voice: SpeakerStats | None = None
+    ) -> Result:
+        """Score a seekable file that ``open_file`` opens (``lambda: fsspec.open(url, "rb")``; called once per pass), as ``score_file`` scores a path."""
+        return score_opened(open_file, self.model, name=name, segments=segments, voice=self._usable(voice))
 
     def score_files(
         self,

@@ -136,7 +136,9 @@ def _result_line(result: Result, top_k: int) -> str:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Result file, one row per audio file: .csv or .jsonl.")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(), help="Result file, one row per audio file: .csv or .jsonl, or a DIR.parquet folder of Parquet parts."
+)
 @click.option(
     "--ext",
     default=",".join(s.lstrip(".") for s in AUDIO_SUFFIXES),
@@ -171,6 +173,17 @@ def _result_line(result: Result, top_k: int) -> str:
     type=click.Path(exists=True, dir_okay=False),
     help="Adapt to each speaker, named in the speaker column of a CSV with path,speaker columns.",
 )
+@click.option(
+    "--dask",
+    "dask_scheduler",
+    metavar="SCHEDULER",
+    help="Score on a Dask cluster: its scheduler address (tcp://host:8786), or local:N for N local worker processes (needs the dask extra).",
+)
+@click.option(
+    "--files-per-task",
+    type=click.IntRange(1),
+    help="With --dask: files in each Dask task, spreading the per-task cost [default: 32].",
+)
 @model_options
 @click.option("--json", "as_json", is_flag=True, help="Print the end-of-run summary as JSON on stdout.")
 @click.pass_context
@@ -188,6 +201,8 @@ def score(
     report_dir: str | None,
     speaker_from: str | None,
     speakers_csv: str | None,
+    dask_scheduler: str | None,
+    files_per_task: int | None,
     model_path: str | None,
     backend: str | None,
     threads: int,
@@ -196,7 +211,13 @@ def score(
     """Score every audio file under PATHs into a CSV or JSONL file.
 
     Folders are searched recursively, files given by name are scored whatever
-    their extension. Rows are appended and flushed as files finish, in a fixed (sorted) order, so
+    their extension. A PATH may also be a URL that fsspec reads (s3://, gs://,
+    https://, memory://), and OUTPUT a DIR.parquet folder of Parquet parts.
+    With --dask the files are scored on a Dask cluster, in tasks of
+    --files-per-task files, each worker reading its own audio; the rows and
+    --resume are those of a local run.
+
+    Rows are appended and flushed as files finish, in a fixed (sorted) order, so
     an interrupted run leaves a valid OUTPUT: run the same command with --resume
     to score only what is missing (OUTPUT.run.json records the model and
     options, and --resume refuses other ones). Columns: path, label, emotion,
@@ -224,19 +245,17 @@ def score(
       ser-edge score calls/ extra.wav -o out.csv --labels truth.csv -j 2
       ser-edge score long_talks/ -o talks.jsonl --segments --ext wav,mp3
       ser-edge score calls/ -o out.csv --speaker-from 'calls/([^/]+)/'
+      ser-edge score s3://bucket/calls/ -o calls.parquet --dask tcp://scheduler:8786
+      ser-edge score recordings/ -o results.csv --dask local:2
 
     Exit status: 0 every file scored, 1 some file failed (see its error column)
     or a folder could not be read, 2 usage error (no audio found included), 130
     interrupted by Ctrl-C.
     """
-    from ser_edge.files import collect_files, suffixes_from
-    from ser_edge.progress import progress_bar
-    from ser_edge.result_files import Outcome, ResultFile, ResultFileBusy
-    from ser_edge.summary import score_summary, summary_text, write_report
-    from ser_edge.truth import path_key, read_truth_csv, truth_from_names
+    from ser_edge.files import suffixes_from
+    from ser_edge.truth import path_key, read_truth_csv
 
     model = load_or_usage_error(model_path, backend, threads, adapt=bool(speaker_from or speakers_csv))
-    labels = model.meta.labels
     suffixes = suffixes_from(ext.split(","))
     if not suffixes:
         raise click.BadParameter("give at least one extension", param_hint="--ext")
@@ -244,19 +263,77 @@ def score(
         raise click.UsageError("--resume and --overwrite exclude each other")
     if retry_errors and not resume:
         raise click.UsageError("--retry-errors goes with --resume")
+    if dask_scheduler and jobs:
+        raise click.UsageError("-j is for local runs; with --dask the cluster's workers do the work")
+    if files_per_task and not dask_scheduler:
+        raise click.UsageError("--files-per-task goes with --dask")
     try:
         truth = read_truth_csv(labels_csv) if labels_csv else None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise click.BadParameter(str(exc), param_hint="--labels") from None
     speaker = _speaker_rule(model, speaker_from, speakers_csv)
+    if speaker and dask_scheduler:
+        raise click.UsageError("--speaker-from and --speakers do not run with --dask yet: the voices are measured by reading every file on this machine")
+    adaptation = {"speaker_from": speaker_from, "speakers": speakers_csv and path_key(speakers_csv)} if speaker else None
+    with _engine(dask_scheduler, model) as engine:
+        _score_files(
+            ctx,
+            engine,
+            paths=paths,
+            output=output,
+            suffixes=suffixes,
+            resume=resume,
+            retry_errors=retry_errors,
+            overwrite=overwrite,
+            segments=segments,
+            truth=truth,
+            labels_csv=labels_csv,
+            report_dir=report_dir,
+            model=model,
+            speaker=speaker,
+            adaptation=adaptation,
+            jobs=jobs,
+            files_per_task=files_per_task,
+            as_json=as_json,
+        )
 
-    files, unreadable = collect_files(paths, suffixes=suffixes)
+
+def _score_files(
+    ctx: click.Context,
+    engine: Any,
+    *,
+    paths: tuple[str, ...],
+    output: str,
+    suffixes: tuple[str, ...],
+    resume: bool,
+    retry_errors: bool,
+    overwrite: bool,
+    segments: bool,
+    truth: dict[str, str] | None,
+    labels_csv: str | None,
+    report_dir: str | None,
+    model: Classifier,
+    speaker: Speaker | None,
+    adaptation: dict[str, Any] | None,
+    jobs: int | None,
+    files_per_task: int | None,
+    as_json: bool,
+) -> None:
+    """The body of ``score`` once its options are checked, with ``engine`` a Dask client (or None: local processes)."""
+    from ser_edge.files import collect_files
+    from ser_edge.progress import progress_bar
+    from ser_edge.result_files import Outcome, ResultFileBusy, open_results
+    from ser_edge.summary import score_summary, summary_text, write_report
+    from ser_edge.truth import path_key, truth_from_names
+
+    labels = model.meta.labels
+    files, unreadable = collect_files(paths, suffixes=suffixes) if engine is None else engine_module().collect(paths, client=engine, suffixes=suffixes)
     for problem in unreadable:
         click.echo(f"warning: cannot read folder {problem}", err=True)
     if not files:
         raise click.UsageError(f"no audio files ({', '.join(suffixes)}) under {', '.join(paths)}; nothing to score")
     try:
-        result_file = ResultFile(output, labels, segments)
+        result_file = open_results(output, labels, segments)
     except ResultFileBusy as exc:
         raise click.UsageError(str(exc)) from None
     except ValueError as exc:
@@ -264,7 +341,6 @@ def score(
     except OSError as exc:
         raise click.BadParameter(f"cannot write {output}: {exc.strerror}", param_hint="--output") from None
     with result_file:
-        adaptation = {"speaker_from": speaker_from, "speakers": speakers_csv and path_key(speakers_csv)} if speaker else None
         run = _run_record(model, segments, adaptation)
         done = _previous_rows(result_file, resume=resume, overwrite=overwrite, retry_errors=retry_errors, run=run)
         seen = {path_key(o.path) for o in done}
@@ -276,7 +352,13 @@ def score(
         started = time.monotonic()
         try:
             with progress_bar(len(todo), "scoring") as bar, _warnings_as_lines():
-                for result in model.score_files(todo, segments=segments, jobs=jobs or default_jobs(len(todo)), voices=voices):
+                if engine is None:
+                    scored = model.score_files(todo, segments=segments, jobs=jobs or default_jobs(len(todo)), voices=voices)
+                else:
+                    dask_module = engine_module()
+                    per_task = files_per_task or dask_module.FILES_PER_TASK
+                    scored = dask_module.results(todo, client=engine, model=model, segments=segments, files_per_task=per_task)
+                for result in scored:
                     result_file.write(result)
                     outcomes.append(Outcome(result.path, result.label, result.emotion, result.error))
                     bar.update()
@@ -286,6 +368,11 @@ def score(
                 err=True,
             )
             ctx.exit(EXIT_INTERRUPTED)
+        except RuntimeError as exc:  # only ser_edge.dask's DaskRunError: the cluster went away mid-run
+            if engine is None:
+                raise
+            click.echo(f"error: {exc}; the {len(outcomes)} rows written are kept in {output}, run again with --resume", err=True)
+            ctx.exit(1)
         except OSError as exc:  # a full disk, a lost mount: what was written stays, and --resume repairs the last row
             click.echo(f"error: cannot write {output}: {exc.strerror or exc}; its {len(outcomes)} complete rows are kept, run again with --resume", err=True)
             ctx.exit(1)
@@ -312,6 +399,33 @@ def score(
     else:
         click.echo(summary_text(summary, output), err=True)
     ctx.exit(1 if summary["failed"] or unreadable else 0)
+
+
+def engine_module() -> Any:
+    """``ser_edge.dask``, imported only for --dask (``import ser_edge`` and local runs never import Dask)."""
+    import ser_edge.dask
+
+    return ser_edge.dask
+
+
+@contextlib.contextmanager
+def _engine(scheduler: str | None, model: Classifier) -> Iterator[Any]:
+    """A Dask client for --dask (closed, with a local:N cluster, at the end), else None; usage errors for a missing extra or cluster."""
+    from ser_edge.extras import EXTRAS, missing_modules
+
+    if scheduler is None:
+        yield None
+        return
+    absent = missing_modules(EXTRAS["dask"])
+    if absent:
+        raise click.UsageError(f"--dask needs the dask extra ({', '.join(absent)} not installed): pip install 'ser-edge[dask]'")
+    dask_module = engine_module()
+    try:
+        with dask_module.connect(scheduler) as client:
+            dask_module.check_workers(client, model)
+            yield client
+    except dask_module.DaskRunError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @contextlib.contextmanager
@@ -371,7 +485,7 @@ def _previous_rows(result_file: ResultFile, *, resume: bool, overwrite: bool, re
 
     output = result_file.path
     try:
-        if output.stat().st_size and resume:
+        if not result_file.is_empty() and resume:
             check_run(output, run)
             rows = result_file.rows()
             if result_file.repaired_bytes:
@@ -380,7 +494,7 @@ def _previous_rows(result_file: ResultFile, *, resume: bool, overwrite: bool, re
             if len(kept) < len(rows):
                 click.echo(f"--retry-errors: {len(rows) - len(kept)} error rows dropped from {output}, to be scored again", err=True)
             return kept
-        if output.stat().st_size and not overwrite:
+        if not result_file.is_empty() and not overwrite:
             raise click.UsageError(f"{output} already holds results: add --resume to continue it, --overwrite to replace it, or write to a new file")
         result_file.clear()
         write_run(output, run)

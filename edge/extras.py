@@ -18,6 +18,7 @@ EXTRAS = {
     "convert": ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime"),
     "onnx": ("onnxruntime",),
     "web": ("starlette", "uvicorn", "python_multipart"),
+    "dask": ("dask", "distributed", "fsspec", "pyarrow", "pandas"),
 }
 
 

@@ -12,6 +12,8 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from ser_edge.sources import is_url, list_url
+
 #: Suffixes of the audio files looked for inside folders (files named explicitly are taken whatever their suffix).
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif")
 
@@ -38,10 +40,16 @@ def walk_audio(root: str | os.PathLike[str], *, suffixes: Sequence[str] = AUDIO_
 
 
 def collect_files(paths: Iterable[str | os.PathLike[str]], *, suffixes: Sequence[str] = AUDIO_SUFFIXES) -> tuple[list[str], list[str]]:
-    """Files to score (each path itself, or the audio under a folder), without repeats, and folders that could not be read."""
+    """Files to score (each path itself, or the audio under a folder or URL folder), without repeats, and folders that could not be read."""
     files: list[str] = []
     unreadable: list[str] = []
     for path in map(os.fspath, paths):
+        if is_url(path):  # a URL's folder is listed through fsspec
+            try:
+                files.extend(list_url(path, suffixes))
+            except (OSError, ValueError, ImportError) as exc:
+                unreadable.append(f"{path}: {exc}")
+            continue
         files.extend(walk_audio(path, suffixes=suffixes, unreadable=unreadable) if os.path.isdir(path) else [path])
     return list(dict.fromkeys(files)), unreadable
 

@@ -40,6 +40,8 @@ from ser_edge.model_meta import write_bytes_atomic, write_json_atomic
 from ser_edge.scoring import Result
 
 RESULT_SUFFIXES = {".csv": "csv", ".jsonl": "jsonl"}
+#: A folder of Parquet parts (``ser_edge.result_parquet``), for large runs.
+PARQUET_SUFFIX = ".parquet"
 _ENCODING = {"encoding": "utf-8", "errors": "surrogateescape"}  # any path bytes survive a round trip
 
 
@@ -57,7 +59,7 @@ def result_format(path: str | os.PathLike[str]) -> str:
     """``csv`` or ``jsonl`` from the file suffix; ValueError for any other."""
     suffix = Path(path).suffix.lower()
     if suffix not in RESULT_SUFFIXES:
-        raise ValueError(f"{path}: result file must end in {' or '.join(RESULT_SUFFIXES)}")
+        raise ValueError(f"{path}: result file must end in {', '.join(RESULT_SUFFIXES)} or {PARQUET_SUFFIX} (a folder)")
     return RESULT_SUFFIXES[suffix]
 
 
@@ -65,6 +67,26 @@ def csv_columns(labels: Sequence[str], segments: bool) -> list[str]:
     """The CSV header for a model's labels."""
     tail = ["segments"] if segments else []
     return ["path", "label", "emotion", "confidence", *(f"p_{label}" for label in labels), "duration_s", "speech_s", "reason", "n_windows", "error", *tail]
+
+
+def csv_row(result: Result, labels: Sequence[str], segments: bool) -> list[Any]:
+    """A result's cells in ``csv_columns`` order (a CSV row before escaping, and a Parquet row)."""
+    rec = result.to_dict()
+    probs = rec["probabilities"]
+    row = [rec["path"], rec["label"], rec["emotion"], rec["confidence"], *(probs.get(label) for label in labels)]
+    row += [rec["duration_s"], rec["speech_s"], rec["reason"], rec["n_windows"], rec["error"]]
+    if segments:
+        row.append(json.dumps(rec["segments"]) if "segments" in rec else None)  # failed files have none
+    return row
+
+
+def open_results(path: str | os.PathLike[str], labels: Sequence[str], segments: bool) -> ResultFile:
+    """The result file of a run: ``ResultFile`` for .csv/.jsonl, ``ParquetResults`` (the same methods) for a DIR.parquet folder."""
+    if Path(path).suffix.lower() == PARQUET_SUFFIX:
+        from ser_edge.result_parquet import ParquetResults  # pyarrow only for those who ask for Parquet
+
+        return ParquetResults(path, labels, segments)  # type: ignore[return-value]
+    return ResultFile(path, labels, segments)
 
 
 def run_path(path: str | os.PathLike[str]) -> Path:
@@ -162,13 +184,11 @@ class ResultFile:
             return
         if self._file.seek(0, os.SEEK_END) == 0:
             self._append(_csv_line(csv_columns(self.labels, self.segments)))
-        rec = result.to_dict()
-        probs = rec["probabilities"]
-        row = [rec["path"], rec["label"], rec["emotion"], rec["confidence"], *(probs.get(label) for label in self.labels)]
-        row += [rec["duration_s"], rec["speech_s"], rec["reason"], rec["n_windows"], rec["error"]]
-        if self.segments:
-            row.append(json.dumps(rec["segments"]) if "segments" in rec else None)  # failed files have none
-        self._append(_csv_line(row))
+        self._append(_csv_line(csv_row(result, self.labels, self.segments)))
+
+    def is_empty(self) -> bool:
+        """Whether the file holds nothing yet (a new run)."""
+        return os.fstat(self._file.fileno()).st_size == 0
 
     def _append(self, text: str) -> None:
         """One row at the end of the file, written straight to the system (a kill or a full disk can only cut this row)."""

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from ser_edge.adaptation import SpeakerStats
-from ser_edge.audio import AudioError, iter_blocks, signal_blocks
+from ser_edge.audio import AudioError, iter_blocks, opened_blocks, signal_blocks
 from ser_edge.decision import SILENCE, decide
 from ser_edge.features import FeatureError
 from ser_edge.long_audio import Scan, scan, streamed_windows
@@ -104,8 +105,21 @@ class Result:
 def score_file(path: str | os.PathLike[str], model: LoadedModel, *, segments: bool = False, voice: SpeakerStats | None = None) -> Result:
     """Score one audio file (normalised by its speaker's ``voice`` statistics if given); failures are results with ``error`` set."""
     name = os.fspath(path)
+    return _score_named(lambda: iter_blocks(name, model.meta.features.sample_rate, BLOCK_SECONDS), model, name=name, segments=segments, voice=voice)
+
+
+def score_opened(
+    open_file: Callable[[], AbstractContextManager[BinaryIO]], model: LoadedModel, *, name: str, segments: bool = False, voice: SpeakerStats | None = None
+) -> Result:
+    """Score a seekable file that ``open_file`` opens (once per pass over it), as ``score_file`` scores a path; its rows say ``name``."""
+    rate = model.meta.features.sample_rate
+    return _score_named(lambda: opened_blocks(open_file, name, rate, BLOCK_SECONDS), model, name=name, segments=segments, voice=voice)
+
+
+def _score_named(open_blocks: Callable[[], Iterable[np.ndarray]], model: LoadedModel, *, name: str, segments: bool, voice: SpeakerStats | None) -> Result:
+    """``score_source`` of a named file, its failures turned into a result with ``error`` set."""
     try:
-        return score_source(lambda: iter_blocks(name, model.meta.features.sample_rate, BLOCK_SECONDS), model, path=name, segments=segments, voice=voice)
+        return score_source(open_blocks, model, path=name, segments=segments, voice=voice)
     except AudioError as exc:
         return Result(path=name, error=str(exc))
     except (FeatureError, ModelError) as exc:

@@ -13,11 +13,12 @@ import os
 from collections.abc import Iterable
 
 from ser_edge.corpora import parse_name
+from ser_edge.sources import is_url
 
 
 def path_key(path: str) -> str:
-    """The form paths are matched in: absolute and normalised."""
-    return os.path.normcase(os.path.abspath(path))
+    """The form paths are matched in: absolute and normalised (a URL as it is)."""
+    return path if is_url(path) else os.path.normcase(os.path.abspath(path))
 
 
 def truth_from_names(paths: Iterable[str]) -> dict[str, str]:
