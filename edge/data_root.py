@@ -16,11 +16,11 @@ class DataRootError(ValueError):
 
 
 def data_root(option: str | os.PathLike[str] | None = None) -> Path:
-    """``option`` if given, else ``$SER_DATA``; DataRootError naming what is missing or wrong."""
+    """``option`` if given, else ``$SER_DATA``, made absolute (a relative one is from where it was given); DataRootError naming what is wrong."""
     given = option if option is not None else os.environ.get(DATA_ENV) or None
     if given is None:
         raise DataRootError(f"give --data or set {DATA_ENV} to the folder holding the corpora")
-    root = Path(given)
+    root = Path(given).absolute()
     if not root.is_dir():
         raise DataRootError(f"data root {root} is not a folder")
     return root
