@@ -171,13 +171,15 @@ def _tflite_runner(path: Path, data: bytes, threads: int) -> _Graph:
         raise ModelError(f"{path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
     inp, out = inputs[0], outputs[0]
     quantise, dequantise = _Quantiser(inp["dtype"], inp["quantization"], inp["shape"]), _Dequantiser(out["dtype"], out["quantization"])
-    tensor_in, index_out, n_out = interpreter.tensor(inp["index"]), out["index"], int(out["shape"][-1])
-    invoke, get_tensor = interpreter.invoke, interpreter.get_tensor
+    index_in, index_out, n_out = inp["index"], out["index"], int(out["shape"][-1])
+    invoke, get_tensor, set_tensor = interpreter.invoke, interpreter.get_tensor, interpreter.set_tensor
 
     def run(x: np.ndarray) -> np.ndarray:
         probs = np.empty((len(x), n_out), dtype=np.float32)
         for i in range(len(x)):
-            quantise(x[i : i + 1], tensor_in())  # written in place; the view is dropped before invoke, as LiteRT requires
+            # Copied in, not written through a view of the tensor: LiteRT's invoke refuses while any view is alive,
+            # and a sampling profiler (Dask's, for one) can keep a finished frame's locals alive at any moment.
+            set_tensor(index_in, quantise(x[i : i + 1]))
             invoke()
             dequantise(get_tensor(index_out)[0], probs[i])
         return probs
@@ -192,26 +194,27 @@ def _tflite_runner(path: Path, data: bytes, threads: int) -> _Graph:
 
 
 class _Quantiser:
-    """Float windows into the input tensor's type, in place: q = round(x / scale) + zero_point, saturated."""
+    """Float windows in the input tensor's type, into a reused buffer: q = round(x / scale) + zero_point, saturated."""
 
     def __init__(self, dtype: Any, quantization: tuple[float, int], shape: Any) -> None:
         self.integer = np.issubdtype(dtype, np.integer)
         scale, zero_point = quantization
         self.scale, self.zero_point = np.float32(scale), np.float32(zero_point)
+        shape = tuple(int(d) for d in shape)
         if self.integer:
             info = np.iinfo(dtype)
             self.low, self.high = np.float32(info.min - zero_point), np.float32(info.max - zero_point)
-        self.buffer = np.empty(tuple(int(d) for d in shape), dtype=np.float32)
+            self.quantised = np.empty(shape, dtype=dtype)
+        self.buffer = np.empty(shape, dtype=np.float32)
 
-    def __call__(self, x: np.ndarray, tensor: np.ndarray) -> None:
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         if not self.integer:
-            tensor[...] = x
-            return
+            return np.ascontiguousarray(x, dtype=np.float32)
         buffer = self.buffer
         np.divide(x, self.scale, out=buffer)
         np.rint(buffer, out=buffer)
         np.clip(buffer, self.low, self.high, out=buffer)
-        np.add(buffer, self.zero_point, out=tensor, casting="unsafe")
+        return np.add(buffer, self.zero_point, out=self.quantised, casting="unsafe")
 
 
 class _Dequantiser:
