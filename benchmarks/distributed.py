@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ser_edge.bench.processes import measure, ser_edge
+from ser_edge.data_root import DataRootError, data_root
 from ser_edge.files import audio_files_under
 
 CONFIGS = {"local -j 1": ["-j", "1"], "local -j 2": ["-j", "2"], "dask local:1": ["--dask", "local:1"], "dask local:2": ["--dask", "local:2"]}
@@ -99,15 +100,19 @@ def table(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="the shared corpus folder (ravdess/, tess/)")
+    parser.add_argument("--data", help="the shared corpus folder (ravdess/, tess/) [default: $SER_DATA]")
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--overhead-files", type=int, default=300, help="files for the per-task cost")
     parser.add_argument("--files-per-task", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="runs of each configuration; medians are reported")
     parser.add_argument("--json", type=Path, help="write the results here as well")
     args = parser.parse_args(argv)
+    try:
+        data = data_root(args.data)  # absolute: the clip folder links to it from elsewhere
+    except DataRootError as exc:
+        parser.error(str(exc))
     with tempfile.TemporaryDirectory(prefix="ser-bench-dask-") as tmp:
-        results = run(args.data, args.files, args.overhead_files, args.files_per_task, args.rounds, Path(tmp))
+        results = run(data, args.files, args.overhead_files, args.files_per_task, args.rounds, Path(tmp))
     print(table(results))
     print(f"load average before {results['load_average_before']}, after {results['load_average_after']} ({os.cpu_count()} cores)")
     if args.json:
