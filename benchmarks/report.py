@@ -260,8 +260,8 @@ def _footprint(results: Mapping[str, Any]) -> list[str]:
         f"`ser-edge score` on {score['files']} files: {score['clips']} clips of {score['clip_s']:g} s (RAVDESS test split, "
         f"16-bit WAV){copies}, "
         f"median of {score['rounds']} round(s). files/s: the command's own figure (scoring, worker start-up included); "
-        "wall: the whole process; CPU: the process and its workers (`wait4`). Without `-j`, score scores in one process on "
-        f"2 cores or fewer, else starts one worker per 500 files up to the cores: {score['default_jobs']} here.",
+        "wall: the whole process; CPU: the process and its workers (`wait4`). Without `-j`, score starts one worker per "
+        f"500 files, at least 1, up to the cores: {score['default_jobs']} here.",
         "",
         *table(("-j", "files/s", "files/s per core", "wall s", "files/s by wall", "CPU s"), score_rows),
     ]

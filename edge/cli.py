@@ -149,7 +149,7 @@ def _result_line(result: Result, top_k: int) -> str:
     "-j",
     "--jobs",
     type=click.IntRange(1),
-    help=f"Worker processes [default: 1 on 2 cores or fewer, else one per {FILES_PER_JOB} files up to the cores; {usable_cores()} cores here].",
+    help=f"Worker processes [default: one per {FILES_PER_JOB} files, at least 1, up to the cores; {usable_cores()} cores here].",
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted run: keep OUTPUT's rows, score only the files it lacks (same model and options only).")
 @click.option("--retry-errors", is_flag=True, help="With --resume: score the files whose rows are errors again (their old rows are dropped).")

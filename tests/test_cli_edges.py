@@ -87,8 +87,10 @@ def test_predict_imports_neither_the_listen_serve_nor_batch_machinery() -> None:
     assert run("ser-edge", "listen", "--help").returncode == 0 and run("ser-edge", "serve", "--help").returncode == 0
 
 
-@pytest.mark.parametrize(("files", "cores", "jobs"), [(1, 2, 1), (10**6, 2, 1), (10**6, 1, 1), (499, 4, 1), (1000, 4, 2), (1500, 4, 3), (10**6, 4, 4)])
-def test_default_jobs_is_one_process_on_two_cores_else_one_worker_per_500_files(files: int, cores: int, jobs: int, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("files", "cores", "jobs"), [(1, 2, 1), (999, 2, 1), (10**6, 2, 2), (10**6, 1, 1), (499, 4, 1), (1000, 4, 2), (1500, 4, 3), (10**6, 4, 4)]
+)
+def test_default_jobs_is_one_worker_per_500_files_up_to_the_cores(files: int, cores: int, jobs: int, monkeypatch: pytest.MonkeyPatch) -> None:
     from ser_edge import cores as cores_module
 
     monkeypatch.setattr(cores_module, "usable_cores", lambda: cores)
