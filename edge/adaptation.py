@@ -19,11 +19,10 @@ import numpy as np
 
 from ser_edge.features import FeatureSpec
 from ser_edge.speech import VadSpec, VoiceDetector
-from ser_edge.windows import frame_log_energy_db
+from ser_edge.windows import STD_FLOOR, frame_log_energy_db
 
 #: Voiced speech needed before a voice's statistics are used (fewer frames give noisy means).
 MIN_ADAPT_S = 5.0
-_STD_FLOOR = 1e-3
 
 
 @dataclass(frozen=True, eq=False)
@@ -55,6 +54,13 @@ class StatsAccumulator:
             self._squares += np.square(values).sum(axis=0)
             self.frames += len(frames)
 
+    def add_speech(self, chunks: Iterable[np.ndarray], features: FeatureSpec) -> None:
+        """Count the voiced frames of one signal, given as its MFCC frames in consecutive chunks (one voice detector across them)."""
+        detector = VoiceDetector(VadSpec(), features.frames_per_second)
+        for frames in chunks:
+            if len(frames):
+                self.add(frames[detector.voiced(frame_log_energy_db(frames))])
+
     def merge(self, other: StatsAccumulator) -> None:
         """Add another accumulator's frames (a group's files measured apart)."""
         self._sum += other._sum
@@ -67,7 +73,7 @@ class StatsAccumulator:
             return None
         mean = self._sum / self.frames
         std = np.sqrt(np.maximum(self._squares / self.frames - np.square(mean), 0.0))
-        return SpeakerStats(mean.astype(np.float32), np.maximum(std, _STD_FLOOR).astype(np.float32), self.frames)
+        return SpeakerStats(mean.astype(np.float32), np.maximum(std, STD_FLOOR).astype(np.float32), self.frames)
 
 
 def min_voice_frames(features: FeatureSpec) -> int:
@@ -75,19 +81,9 @@ def min_voice_frames(features: FeatureSpec) -> int:
     return int(round(MIN_ADAPT_S * features.frames_per_second))
 
 
-def voiced_frames(frames: np.ndarray, features: FeatureSpec, vad: VadSpec | None = None) -> np.ndarray:
-    """The frames of one signal that the voice detector (``ser_edge.speech``) calls speech."""
-    if len(frames) == 0:
-        return frames
-    detector = VoiceDetector(vad or VadSpec(), features.frames_per_second)
-    return frames[detector.voiced(frame_log_energy_db(frames))]
-
-
 def stats_of_signals(signals_frames: Iterable[np.ndarray], features: FeatureSpec) -> SpeakerStats | None:
     """One voice's statistics from the MFCC frames of several of its recordings (voiced frames only)."""
-    total: StatsAccumulator | None = None
+    total = StatsAccumulator(features.n_mfcc)
     for frames in signals_frames:
-        if total is None:
-            total = StatsAccumulator(frames.shape[1])
-        total.add(voiced_frames(frames, features))
-    return total.stats() if total is not None else None
+        total.add_speech([frames], features)
+    return total.stats()

@@ -469,11 +469,11 @@ def _voices(files: list[str], todo: list[str], model: Classifier, speaker: Speak
     """The voice of each file to score, measured over all files of its speaker (so a resumed run adapts alike)."""
     from ser_edge.voices import batch_voices
 
-    voices, counts = batch_voices(files, model.meta, speaker)
+    voices, speakers = batch_voices(files, model.meta, speaker)
     by_path = dict(zip(files, voices))
-    unknown = sum(speaker(f) is None for f in files)
+    unknown = speakers.count(None)
     measured = sum(v is not None for v in voices)
-    click.echo(f"speaker adaptation: {len(counts)} speakers; {measured} of {len(files)} files adapted", err=True)
+    click.echo(f"speaker adaptation: {len(set(speakers) - {None})} speakers; {measured} of {len(files)} files adapted", err=True)
     if unknown:
         click.echo(f"warning: {unknown} files name no speaker; they are scored without adaptation", err=True)
     return [by_path[f] for f in todo]

@@ -78,8 +78,8 @@ def _record_file(path: str, rate: int) -> Any:
 @click.option(
     "--enroll",
     "enroll_s",
-    type=click.FloatRange(5, 3600),
-    help="Learn the voice from its first this many seconds of speech (any mood), then keep it; implies adaptation.",
+    type=float,
+    help="Learn the voice from its first this many seconds of speech (any mood, 5 to 3600), then keep it; implies adaptation.",
 )
 @click.option(
     "--record",
@@ -141,17 +141,17 @@ def listen(
                 else f"{'*' if d['default'] else ' '} {d['index']:>3}  {d['name']}  ({d['channels']} ch, {d['default_samplerate']:.0f} Hz)"
             )
         return
-    model = load_or_usage_error(model_path, backend, threads, adapt=adapt or bool(enroll_s))
+    model = load_or_usage_error(model_path, backend, threads, adapt=adapt or enroll_s is not None)
     given: dict[str, Any] = {"hop_s": hop, "smoothing": smoothing, "smoothing_hops": smoothing_hops, "min_confidence": min_confidence}
     try:
         decision = dataclasses.replace(model.meta.decision, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    if adapt and enroll_s:
+    if adapt and enroll_s is not None:
         raise click.UsageError("--adapt (keep learning) and --enroll (learn, then keep) exclude each other")
-    config = StreamConfig(adapt="enroll" if enroll_s else "online" if adapt else "off", enroll_s=enroll_s or StreamConfig.enroll_s)
-    try:
-        engine = model.stream(decision=decision, config=config)
+    try:  # StreamConfig checks --enroll's range; the model says whether it can adapt
+        enroll = {"adapt": "enroll", "enroll_s": enroll_s} if enroll_s is not None else {"adapt": "online" if adapt else "off"}
+        engine = model.stream(decision=decision, config=StreamConfig(**enroll))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     rate = model.meta.features.sample_rate

@@ -18,9 +18,7 @@ from ser_edge.features import FeatureError
 from ser_edge.model_meta import ModelMeta
 from ser_edge.pipeline import mfcc_chunks
 from ser_edge.scoring import BLOCK_SECONDS
-from ser_edge.speech import VadSpec, VoiceDetector
 from ser_edge.truth import path_key
-from ser_edge.windows import frame_log_energy_db
 
 Speaker = Callable[[str], "str | None"]
 
@@ -48,18 +46,15 @@ def file_voice(path: str, meta: ModelMeta) -> StatsAccumulator | None:
     """The voiced frames of one file, as sums; None when it cannot be read (its scoring pass reports why)."""
     spec = meta.features
     total = StatsAccumulator(spec.n_mfcc)
-    detector = VoiceDetector(VadSpec(), spec.frames_per_second)
     try:
-        for frames, _ in mfcc_chunks(iter_blocks(path, spec.sample_rate, BLOCK_SECONDS), spec):
-            if len(frames):
-                total.add(frames[detector.voiced(frame_log_energy_db(frames))])
+        total.add_speech((frames for frames, _ in mfcc_chunks(iter_blocks(path, spec.sample_rate, BLOCK_SECONDS), spec)), spec)
     except (AudioError, FeatureError, OSError, ValueError):
         return None
     return total
 
 
-def batch_voices(paths: Sequence[str], meta: ModelMeta, speaker: Speaker) -> tuple[list[SpeakerStats | None], dict[str, int]]:
-    """Each path's speaker statistics (None: speaker unknown, or under ``MIN_ADAPT_S`` of speech), and files per speaker."""
+def batch_voices(paths: Sequence[str], meta: ModelMeta, speaker: Speaker) -> tuple[list[SpeakerStats | None], list[str | None]]:
+    """Each path's speaker statistics (None: speaker unknown, or under ``MIN_ADAPT_S`` of speech), and its speaker."""
     keys = [speaker(path) for path in paths]
     sums: dict[str, StatsAccumulator] = {}
     for path, key in zip(paths, keys):
@@ -67,8 +62,4 @@ def batch_voices(paths: Sequence[str], meta: ModelMeta, speaker: Speaker) -> tup
             sums.setdefault(key, StatsAccumulator(meta.features.n_mfcc)).merge(found)
     least = min_voice_frames(meta.features)
     stats = {key: total.stats(min_frames=least) for key, total in sums.items()}
-    counts: dict[str, int] = {}
-    for key in keys:
-        if key is not None:
-            counts[key] = counts.get(key, 0) + 1
-    return [stats.get(key) if key is not None else None for key in keys], counts
+    return [stats.get(key) if key is not None else None for key in keys], keys

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ser_edge.adaptation import SpeakerStats
 
 NORMS = ("none", "cmn", "cmvn", "gain", "speaker")
-_STD_FLOOR = 1e-3
+STD_FLOOR = 1e-3  # smallest standard deviation a coefficient is divided by (a flat one stays flat)
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def normalise(windows: np.ndarray, spec: WindowSpec, stats: SpeakerStats | None 
     mean = windows.mean(axis=-2, keepdims=True)
     out = windows - mean
     if spec.norm in ("cmvn", "speaker"):
-        out = out / np.maximum(windows.std(axis=-2, keepdims=True), _STD_FLOOR)
+        out = out / np.maximum(windows.std(axis=-2, keepdims=True), STD_FLOOR)
     return out.astype(np.float32, copy=False)
 
 
