@@ -34,7 +34,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ser_edge.model_meta import write_bytes_atomic, write_json_atomic
 from ser_edge.scoring import Result
@@ -121,6 +121,17 @@ class ResultFileBusy(Exception):
     """Another run holds the result file's lock."""
 
 
+def locked_open(path: str | os.PathLike[str], busy: str) -> BinaryIO:
+    """``path`` opened unbuffered for appending and reading, under an exclusive ``flock``; ResultFileBusy (``busy``) if another run holds it."""
+    file = open(path, "ab+", buffering=0)  # noqa: SIM115 - held open (and locked) for the run; unbuffered: nothing pending at close
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        file.close()
+        raise ResultFileBusy(busy) from None
+    return file
+
+
 class ResultFile:
     """A result file held for one run: locked, its rows recovered (and repaired), new rows appended one write each.
 
@@ -135,12 +146,7 @@ class ResultFile:
         self.format = result_format(path)
         self.labels = tuple(labels)
         self.segments = segments
-        self._file = open(path, "ab+", buffering=0)  # noqa: SIM115 - held open (and locked) for the run; unbuffered: nothing pending at close
-        try:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._file.close()
-            raise ResultFileBusy(f"{path} is being written by another ser-edge run; wait for it, or write to another file") from None
+        self._file = locked_open(path, f"{path} is being written by another ser-edge run; wait for it, or write to another file")
         self.repaired_bytes = 0
 
     def rows(self) -> list[Outcome]:
@@ -163,12 +169,7 @@ class ResultFile:
         _, header, rows = self._parse(self._file.read())
         kept = [(outcome, text) for outcome, text in rows if outcome.error is None]
         write_bytes_atomic(self.path, header + b"".join(text for _, text in kept))
-        replaced = open(self.path, "ab+", buffering=0)  # noqa: SIM115
-        try:
-            fcntl.flock(replaced.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            replaced.close()
-            raise ResultFileBusy(f"{self.path} was taken by another ser-edge run while errors were being dropped") from None
+        replaced = locked_open(self.path, f"{self.path} was taken by another ser-edge run while errors were being dropped")
         self._file.close()
         self._file = replaced
         return [outcome for outcome, _ in kept]

@@ -11,7 +11,6 @@ binds it to the model and options as for CSV. Read it with
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ser_edge.model_meta import write_bytes_atomic
-from ser_edge.result_files import Outcome, ResultFileBusy, csv_columns, csv_row
+from ser_edge.result_files import Outcome, csv_columns, csv_row, locked_open
 from ser_edge.scoring import Result
 
 #: Rows per part: small enough to lose little on a kill, large enough for Parquet's column chunks.
@@ -43,12 +42,7 @@ class ParquetResults:
         self.labels, self.segments = tuple(labels), segments
         self.schema = parquet_schema(labels, segments)
         self.path.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.path / ".lock", "ab")  # noqa: SIM115 - held (and locked) for the run
-        try:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock.close()
-            raise ResultFileBusy(f"{path} is being written by another ser-edge run; wait for it, or write to another folder") from None
+        self._lock = locked_open(self.path / ".lock", f"{path} is being written by another ser-edge run; wait for it, or write to another folder")
         self._pending: list[list[object]] = []
         self.repaired_bytes = 0
 
