@@ -16,7 +16,7 @@ from ser_edge.model_meta import read_sidecar
 from ser_edge.pipeline import clip_probabilities
 from ser_edge.train import channel
 from ser_edge.train.augment import AugmentConfig, augment_waveform, preset, spec_augment
-from ser_edge.train.fit import clip_weights, fit_temperature, mixup, softmax
+from ser_edge.train.fit import clip_weights, fit_temperature, kept_epoch, mixup, read_history, softmax
 
 
 def test_augment_waveform_changes_the_clip_within_its_ranges() -> None:
@@ -249,6 +249,20 @@ def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
     assert evaluated.exit_code == 0, evaluated.output
     again = json.loads((tmp_path / "eval" / "report_test.json").read_text())
     assert again["n"] == sum(1 for item in split["items"] if item["split"] == "test")  # the whole test split
+
+    # A refit trains the run's recipe on train + validation for the run's kept epoch, with the run's temperature.
+    kept = kept_epoch(read_history(out / "history.csv"))
+    refit = tmp_path / "refit"
+    refitted = CliRunner().invoke(main, ["refit", str(out), "--data", str(ser_data), "--out", str(refit), "--cache", str(tmp_path / "cache"), "--limit", "80"])
+    assert refitted.exit_code == 0, refitted.output
+    again = read_sidecar(refit / "model.keras")
+    assert again.temperature == meta.temperature and again.training["config"] == meta.training["config"]
+    assert again.training["kept_epoch"] == kept and again.training["clips"] == {"train+validation": 160}
+    assert len(read_history(refit / "history.csv")["loss"]) == kept
+    assert json.loads((refit / "report_test.json").read_text())["n"] == 80  # the test speakers are scored, not trained on
+    with_test = CliRunner().invoke(main, ["refit", str(out), "--data", str(ser_data), "--out", str(refit), "--overwrite", "--with-test", "--limit", "80"])
+    assert with_test.exit_code == 0, with_test.output
+    assert read_sidecar(refit / "model.keras").training["clips"] == {"train+validation+test": 240}
 
 
 def test_cell_scores_measure_collapse_and_uar_over_the_classes_present() -> None:

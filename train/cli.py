@@ -34,6 +34,8 @@ from ser_edge.train.fit import (
     TrainConfig,
     all_windows,
     fit_temperature,
+    kept_epoch,
+    read_history,
     report_clips,
     save_history_plot,
     softmax,
@@ -193,17 +195,66 @@ def _config(opts: dict[str, Any]) -> TrainConfig:
     )
 
 
-def _setup(opts: dict[str, Any]) -> tuple[Path, Path, TrainConfig, list[Item], Any]:
-    """Output and cache folders, config, items and split (loaded or made, and saved to OUT/split.json)."""
-    out = Path(opts["out_dir"])
-    if out.is_dir() and any(out.iterdir()) and not opts["overwrite"]:
+def _out_folder(out_dir: str, *, overwrite: bool) -> Path:
+    """The output folder, made; refused if it already holds files and ``overwrite`` is off."""
+    out = Path(out_dir)
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise click.UsageError(f"{out} already holds files; add --overwrite to replace them, or give another --out")
     out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _setup(opts: dict[str, Any]) -> tuple[Path, Path, TrainConfig, list[Item], Any]:
+    """Output and cache folders, config, items and split (loaded or made, and saved to OUT/split.json)."""
+    out = _out_folder(opts["out_dir"], overwrite=opts["overwrite"])
     cache = Path(opts["cache_dir"]) if opts["cache_dir"] else out.parent / "cache"
     items = _load(opts["data_root"], opts["corpora"])
     split = load_split(opts["split_file"]) if opts["split_file"] else make_split(items, seed=opts["seed"])
     save_split(split, out / "split.json")
     return out, cache, _with_recipe(_config(opts), opts), items, split
+
+
+def _parts(items: Sequence[Item], split: Any, limit: int, seed: int) -> dict[str, list[Item]]:
+    """Train, validation and test items; at most ``limit`` of each (a seeded draw) when limit is set (quick runs, tests)."""
+    parts = {name: split.select(items, name) for name in ("train", "validation", "test")}
+    if limit:
+        rng = np.random.default_rng(seed)
+        parts = {k: [v[i] for i in sorted(rng.permutation(len(v))[:limit])] for k, v in parts.items()}
+    return parts
+
+
+def _save_model(model, cfg: TrainConfig, temperature: float, out: Path, training: dict[str, Any]) -> Path:
+    """Write the calibrated model and its sidecar (labels, feature and window settings, recipe) to OUT/model.keras."""
+    from ser_edge.train.networks import calibrated
+
+    shipped = calibrated(model, temperature)
+    model_path = out / MODEL_NAME
+    shipped.save(model_path)
+    meta = ModelMeta(
+        labels=LABELS,
+        features=cfg.features,
+        window=cfg.window,
+        temperature=temperature,
+        version=f"{cfg.arch}-{cfg.window.frames / cfg.features.frames_per_second:g}s",
+        training={"config": cfg.to_dict(), **training, "parameters": int(shipped.count_params())},
+    )
+    write_sidecar(model_path, meta)
+    return model_path
+
+
+def _report_split(model, clips: ClipSet, name: str, window: WindowSpec, temperature: float, out: Path) -> None:
+    """File-level report of one split (headline, per corpus, calibration before and after) to OUT/report_NAME.*."""
+    logits, owner = _window_outputs(model, clips, window)
+    probs = clip_probabilities(softmax(logits, temperature), owner, len(clips.labels))
+    report = report_clips(probs, clips, LABELS)
+    ece_before = expected_calibration_error(clip_probabilities(softmax(logits), owner, len(clips.labels)), clips.labels)
+    report.update(model=MODEL_NAME, split=name, calibration={"temperature": temperature, "ece_before": ece_before, "ece_after": report["ece"]})
+    _write_report(report, out, f"report_{name}")
+    head = report["headline"]
+    _log(
+        f"{name}: headline ({', '.join(head['corpora'])}) accuracy {head['accuracy']:.3f} UAR {head['uar']:.3f} "
+        f"macro-F1 {head['macro_f1']:.3f}; ECE {ece_before:.3f} -> {report['ece']:.3f}"
+    )
 
 
 @main.command()
@@ -214,10 +265,7 @@ def train(limit: int, **opts) -> None:
     """Train a model on the corpora under --data and write it with its split and test report to --out."""
     out, cache, cfg, items, split = _setup(opts)
     data_root, spec, window = opts["data_root"], cfg.features, cfg.window
-    parts = {name: split.select(items, name) for name in ("train", "validation", "test")}
-    if limit:
-        rng = np.random.default_rng(opts["seed"])
-        parts = {k: [v[i] for i in sorted(rng.permutation(len(v))[:limit])] for k, v in parts.items()}
+    parts = _parts(items, split, limit, opts["seed"])
     _log("split: " + ", ".join(f"{k} {len(v)} clips" for k, v in parts.items()))
     train_set = clip_set(parts["train"], data_root, spec, cache, cfg.augment, cfg.seed, _progress("train features"))
     val_set = clip_set(parts["validation"], data_root, spec, cache, progress=_progress("validation features"))
@@ -229,41 +277,68 @@ def train(limit: int, **opts) -> None:
     val_logits, val_owner = _window_outputs(model, val_set, window)
     temperature = fit_temperature(val_logits, val_owner, val_set.labels)
     _log(f"temperature fitted on validation: {temperature:.3f}")
-    test_logits, test_owner = _window_outputs(model, test_set, window)
+    training = {
+        "epochs_run": len(history["loss"]),
+        "kept_epoch": kept_epoch(history),
+        "best_val_clip_uar": float(max(history["val_clip_uar"])),
+        "clips": {k: len(v) for k, v in parts.items()},
+        "corpora": sorted({i.corpus for i in items}),
+    }
+    model_path = _save_model(model, cfg, temperature, out, training)
+    for name, clips in (("validation", val_set), ("test", test_set)):
+        _report_split(model, clips, name, cfg.window, temperature, out)
+    click.echo(str(model_path))
 
-    from ser_edge.train.networks import calibrated
 
-    shipped = calibrated(model, temperature)
-    model_path = out / MODEL_NAME
-    shipped.save(model_path)
-    meta = ModelMeta(
-        labels=LABELS,
-        features=spec,
-        window=window,
-        temperature=temperature,
-        version=f"{cfg.arch}-{window.frames / spec.frames_per_second:g}s",
-        training={
-            "config": cfg.to_dict(),
-            "epochs_run": len(history["loss"]),
-            "best_val_clip_uar": float(max(history["val_clip_uar"])),
-            "clips": {k: len(v) for k, v in parts.items()},
-            "corpora": sorted({i.corpus for i in items}),
-            "parameters": int(shipped.count_params()),
-        },
-    )
-    write_sidecar(model_path, meta)
+@main.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False))
+@data_option(required=True, help="Root holding the corpora RUN was trained on")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--with-test", is_flag=True, help="Train on RUN's test speakers too (the model to ship); without it they are scored.")
+@click.option("--cache", "cache_dir", default=None, help="Feature cache folder [default: OUT/../cache].")
+@click.option("--overwrite", is_flag=True, help="Write into OUT even if it already holds files.")
+@click.option("--limit", default=0, help="The same as RUN's --limit: at most this many clips per split (quick runs, tests).")
+@click.option("--seed", default=0, show_default=True, help="The same as RUN's --seed (it draws the --limit clips).")
+def refit(run, data_root, out_dir, with_test, cache_dir, overwrite, limit, seed) -> None:
+    """Train RUN's recipe again on its validation speakers too, for the epoch RUN kept, with RUN's temperature.
 
-    for name, clips, logits, owner in (("validation", val_set, val_logits, val_owner), ("test", test_set, test_logits, test_owner)):
-        probs = clip_probabilities(softmax(logits, temperature), owner, len(clips.labels))
-        report = report_clips(probs, clips, LABELS)
-        ece_before = expected_calibration_error(clip_probabilities(softmax(logits), owner, len(clips.labels)), clips.labels)
-        report.update(model=MODEL_NAME, split=name, calibration={"temperature": temperature, "ece_before": ece_before, "ece_after": report["ece"]})
-        _write_report(report, out, f"report_{name}")
-        head = report["headline"]
-        _log(
-            f"{name}: headline ({', '.join(head['corpora'])}) accuracy {head['accuracy']:.3f} UAR {head['uar']:.3f} "
-            f"macro-F1 {head['macro_f1']:.3f}; ECE {ece_before:.3f} -> {report['ece']:.3f}"
-        )
+    A held-out run spends its validation speakers on choosing the epoch and the
+    temperature; a refit trains on them instead (and on the test speakers with
+    --with-test), so the model has heard more voices. Nothing is chosen on the
+    new clips, so RUN's held-out figures stay the recipe's honest ones; without
+    --with-test the test speakers are scored, which measures what the extra voices are worth.
+    """
+    run_dir = Path(run)
+    meta = read_sidecar(run_dir / MODEL_NAME)
+    cfg = TrainConfig.from_dict(meta.training["config"])
+    history = read_history(run_dir / "history.csv")
+    epoch = kept_epoch(history)
+    out = _out_folder(out_dir, overwrite=overwrite)
+    cache = Path(cache_dir) if cache_dir else out.parent / "cache"
+    items = _load(data_root, meta.training["corpora"])
+    split = load_split(run_dir / "split.json")
+    save_split(split, out / "split.json")
+    parts = _parts(items, split, limit, seed)
+    names = ("train", "validation", "test") if with_test else ("train", "validation")
+    fit_items = [item for name in names for item in parts[name]]
+    _log(f"refit of {run_dir}: {len(fit_items)} clips ({' + '.join(names)}), {epoch} epochs, temperature {meta.temperature:.3f}")
+    train_set = clip_set(fit_items, data_root, cfg.features, cache, cfg.augment, cfg.seed, _progress("train features"))
+    model, history = train_model(train_set, None, LABELS, cfg, out, _log, stop_epoch=epoch)
+    save_history_plot(history, out / "training_curves.png")
+    speakers = sorted(set(train_set.speakers))
+    training = {
+        "refit_of": str(run_dir),
+        "epochs_run": epoch,
+        "kept_epoch": epoch,
+        "temperature_from": str(run_dir),
+        "clips": {"+".join(names): len(fit_items)},
+        "speakers": len(speakers),
+        "corpora": meta.training["corpora"],
+    }
+    model_path = _save_model(model, cfg, meta.temperature, out, training)
+    if not with_test:
+        test_set = clip_set(parts["test"], data_root, cfg.features, cache, progress=_progress("test features"))
+        _report_split(model, test_set, "test", cfg.window, meta.temperature, out)
     click.echo(str(model_path))
 
 

@@ -55,6 +55,17 @@ class TrainConfig:
         d["window"] = self.window.to_dict()
         return d
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """The config ``to_dict`` wrote (a model's sidecar records it), so a run can be repeated on other clips."""
+        augment = {k: tuple(v) if isinstance(v, list) else v for k, v in data["augment"].items()}
+        return cls(
+            **{k: v for k, v in data.items() if k not in ("features", "window", "augment")},
+            features=FeatureSpec.from_dict(data["features"]),
+            window=WindowSpec.from_dict(data["window"]),
+            augment=AugmentConfig(**augment),
+        )
+
 
 @dataclass
 class ClipSet:
@@ -222,8 +233,14 @@ def validation_callback(windows: np.ndarray, owner: np.ndarray, clips: ClipSet, 
     return ClipMetrics()
 
 
-def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainConfig, out_dir: Path, log: Log = print):
-    """Fit a model; returns (best logits model, Keras history dict). Writes checkpoint and TensorBoard logs."""
+def train_model(train: ClipSet, val: ClipSet | None, labels: Sequence[str], cfg: TrainConfig, out_dir: Path, log: Log = print, *, stop_epoch: int = 0):
+    """Fit a model; returns (best logits model, Keras history dict). Writes checkpoint and TensorBoard logs.
+
+    With ``val`` None (a refit on every speaker) nothing selects the epoch: the model trains on the
+    recipe's schedule for ``stop_epoch`` epochs, the epoch a held-out run kept, and those weights are returned.
+    """
+    if val is None and not 0 < stop_epoch <= cfg.epochs:
+        raise ValueError(f"without validation clips, stop_epoch must be 1..{cfg.epochs}, not {stop_epoch}")
     import keras
     import tensorflow as tf
 
@@ -261,7 +278,6 @@ def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainC
             tf.TensorSpec((None,), tf.float32),
         ),
     ).prefetch(4)
-    val_x, val_owner = all_windows(val, cfg.window)
 
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps * cfg.epochs, alpha=0.05)
     model.compile(
@@ -271,42 +287,66 @@ def train_model(train: ClipSet, val: ClipSet, labels: Sequence[str], cfg: TrainC
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     best_path = out_dir / "best.weights.h5"
-    callbacks = [
-        validation_callback(val_x, val_owner, val, labels),
-        keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_clip_uar", mode="max", save_best_only=True, save_weights_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_clip_uar", mode="max", patience=cfg.patience),
-        keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard")),
-        keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
-    ]
+    callbacks = [keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard")), keras.callbacks.CSVLogger(str(out_dir / "history.csv"))]
+    if val is not None:
+        val_x, val_owner = all_windows(val, cfg.window)
+        callbacks[:0] = [
+            validation_callback(val_x, val_owner, val, labels),
+            keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_clip_uar", mode="max", save_best_only=True, save_weights_only=True),
+            keras.callbacks.EarlyStopping(monitor="val_clip_uar", mode="max", patience=cfg.patience),
+        ]
     start = time.time()
-    history = model.fit(
-        data,
-        steps_per_epoch=steps,
-        epochs=cfg.epochs,
-        callbacks=callbacks,
-        verbose=2,
-    )
+    history = model.fit(data, steps_per_epoch=steps, epochs=stop_epoch or cfg.epochs, callbacks=callbacks, verbose=2)
     log(f"trained {len(history.history['loss'])} epochs in {time.time() - start:.0f} s")
-    model.load_weights(str(best_path))
+    if val is not None:
+        model.load_weights(str(best_path))
     return model, history.history
 
 
+def read_history(path: Path) -> dict[str, list[float]]:
+    """The per-epoch logs ``train_model``'s CSVLogger wrote, as Keras's history dict.
+
+    Columns it filled with ``NA`` (the ``val_`` ones it adds to a run without validation) are left out.
+    """
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{path}: no epochs logged")
+    keys = [key for key in rows[0] if key != "epoch" and any(row[key] != "NA" for row in rows)]
+    return {key: [float(row[key]) for row in rows] for key in keys}
+
+
+def kept_epoch(history: dict[str, list[float]]) -> int:
+    """The 1-based epoch whose weights a held-out run kept: its best validation clip UAR."""
+    return int(np.argmax(history["val_clip_uar"])) + 1
+
+
 def save_history_plot(history: dict[str, list[float]], path: Path) -> None:
-    """Training curves: loss and file-level validation UAR/accuracy per epoch, the kept (best-UAR) epoch marked."""
+    """Training curves: loss and file-level validation UAR/accuracy per epoch, the kept (best-UAR) epoch marked.
+
+    A refit's history has no validation: its curves are the training ones, its kept epoch the last.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     epochs = np.arange(1, len(history["loss"]) + 1)
-    best = int(np.argmax(history["val_clip_uar"]))
+    validated = "val_clip_uar" in history
+    best = kept_epoch(history) - 1 if validated else len(epochs) - 1
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     a.plot(epochs, history["loss"], label="train loss (augmented windows)")
-    a.plot(epochs, history["val_loss"], label="validation loss (windows)")
-    a.set_ylabel("cross-entropy loss")
     b.plot(epochs, history["categorical_accuracy"], label="train accuracy (augmented windows)")
-    b.plot(epochs, history["val_clip_accuracy"], label="validation accuracy (files)")
-    b.plot(epochs, history["val_clip_uar"], label="validation UAR (files)")
+    if validated:
+        a.plot(epochs, history["val_loss"], label="validation loss (windows)")
+        b.plot(epochs, history["val_clip_accuracy"], label="validation accuracy (files)")
+        b.plot(epochs, history["val_clip_uar"], label="validation UAR (files)")
+        b.set_title(f"best validation UAR {history['val_clip_uar'][best]:.3f}", fontsize=10)
+    else:
+        b.set_title("refit on every speaker: no validation, the last epoch kept", fontsize=10)
+    a.set_ylabel("cross-entropy loss")
     b.set_ylabel("share")
     b.set_ylim(0, 1)
     for ax in (a, b):
@@ -314,7 +354,6 @@ def save_history_plot(history: dict[str, list[float]], path: Path) -> None:
         ax.set_xlabel("epoch")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-    b.set_title(f"best validation UAR {history['val_clip_uar'][best]:.3f}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
