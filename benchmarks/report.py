@@ -253,7 +253,9 @@ def _footprint(results: Mapping[str, Any]) -> list[str]:
         *table(("model file", "bytes", "of float32 TFLite"), size_rows),
         "",
         f"Fresh processes, medians of {start['rounds']} round(s); peak RSS from `wait4` (the process alone). "
-        f"`ser-edge predict` scores one file ({Path(start['audio']).name}) and exits.",
+        f"`ser-edge predict` scores one file ({Path(start['audio']).name}) and exits. "
+        "The package's bytecode is compiled first, as `pip install` does (an editable install under "
+        "PYTHONDONTWRITEBYTECODE compiles every module in every process instead).",
         "",
         *table(("process", "wall s", "CPU s", "peak RSS MB", "import s", "model load s"), start_rows),
         "",

@@ -57,11 +57,15 @@ class LoadedModel:
     input_dtype: str  # element type of the model's input tensor, e.g. "int8" or "float32"
     output_dtype: str
     _run: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False)
+    _window_shape: tuple[int, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_window_shape", (self.meta.window.frames, self.meta.features.n_mfcc))
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """Class probabilities (N, labels) float32 of windows shaped (N, frames, n_mfcc)."""
         x = np.ascontiguousarray(windows, dtype=np.float32)  # no copy of C-ordered float32 windows
-        if x.ndim != 3 or x.shape[1] != self.meta.window.frames or x.shape[2] != self.meta.features.n_mfcc:
+        if x.shape[1:] != self._window_shape:  # any other number of dimensions differs too
             raise ModelError(f"{self.path}: windows must have shape (N, {self.meta.window.frames}, {self.meta.features.n_mfcc}), got {x.shape}")
         if len(x) == 0:
             return np.zeros((0, len(self.meta.labels)), dtype=np.float32)
@@ -170,19 +174,20 @@ def _tflite_runner(path: Path, data: bytes, threads: int) -> _Graph:
     if len(inputs) != 1 or len(outputs) != 1:
         raise ModelError(f"{path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
     inp, out = inputs[0], outputs[0]
-    quantise, dequantise = _Quantiser(inp["dtype"], inp["quantization"], inp["shape"]), _Dequantiser(out["dtype"], out["quantization"])
-    index_in, index_out, n_out = inp["index"], out["index"], int(out["shape"][-1])
+    quantise, dequantise = _quantiser(inp["dtype"], inp["quantization"], inp["shape"]), _Dequantiser(out["dtype"], out["quantization"])
+    index_in, index_out = inp["index"], out["index"]
     invoke, get_tensor, set_tensor = interpreter.invoke, interpreter.get_tensor, interpreter.set_tensor
 
     def run(x: np.ndarray) -> np.ndarray:
-        codes = np.empty((len(x), n_out), dtype=out["dtype"])
+        codes = []
         for i in range(len(x)):
             # Copied in, not written through a view of the tensor: LiteRT's invoke refuses while any view is alive,
             # and a sampling profiler (Dask's, for one) can keep a finished frame's locals alive at any moment.
             set_tensor(index_in, quantise(x[i : i + 1]))
             invoke()
-            codes[i] = get_tensor(index_out)[0]
-        return dequantise(codes)  # once for the batch: a NumPy call costs a microsecond or two, whatever its size
+            codes.append(get_tensor(index_out))  # a copy, (1, labels)
+        # Dequantised once for the batch: a NumPy call costs a microsecond or two, whatever its size.
+        return dequantise(codes[0] if len(codes) == 1 else np.concatenate(codes))
 
     return _Graph(
         run,
@@ -197,32 +202,30 @@ def _tflite_runner(path: Path, data: bytes, threads: int) -> _Graph:
 _clip = np._core.umath.clip if hasattr(np, "_core") else np.clip
 
 
-class _Quantiser:
-    """Float windows in the input tensor's type, into a reused buffer: q = round(x / scale) + zero_point, saturated.
+def _quantiser(dtype: Any, quantization: tuple[float, int], shape: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """A function putting a float window in the input tensor's type: q = round(x / scale) + zero_point, saturated.
 
-    Four NumPy passes, the fewest found: multiply by the reciprocal scale (a divide costs more), add the zero
-    point, clip by the raw ufunc (``np.clip``'s wrapper costs as much again), round straight into the int8 buffer.
+    Four NumPy passes into reused buffers, the fewest found: multiply by the reciprocal scale (a divide costs
+    more), add the zero point, clip by the raw ufunc (``np.clip``'s wrapper costs as much again), round
+    straight into the int8 buffer. A closure over locals: attribute lookups would cost a microsecond a call.
     """
+    if not np.issubdtype(dtype, np.integer):  # a float input (quantization (0.0, 0)) is passed on as float32
+        return lambda x: np.ascontiguousarray(x, dtype=np.float32)
+    scale, zero_point = quantization
+    inverse_scale, shift = np.float32(1.0 / scale), np.float32(zero_point)
+    info = np.iinfo(dtype)
+    low, high = np.float32(info.min), np.float32(info.max)
+    shape = tuple(int(d) for d in shape)
+    buffer, quantised = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=dtype)
+    multiply, add, rint = np.multiply, np.add, np.rint
 
-    def __init__(self, dtype: Any, quantization: tuple[float, int], shape: Any) -> None:
-        self.integer = np.issubdtype(dtype, np.integer)
-        scale, zero_point = quantization
-        self.inverse_scale, self.zero_point = np.float32(1.0 / scale), np.float32(zero_point)
-        shape = tuple(int(d) for d in shape)
-        if self.integer:
-            info = np.iinfo(dtype)
-            self.low, self.high = np.float32(info.min), np.float32(info.max)
-            self.quantised = np.empty(shape, dtype=dtype)
-        self.buffer = np.empty(shape, dtype=np.float32)
+    def quantise(x: np.ndarray) -> np.ndarray:
+        multiply(x, inverse_scale, out=buffer)
+        add(buffer, shift, out=buffer)  # an integer shift: rounding after it rounds x / scale alike
+        _clip(buffer, low, high, out=buffer)
+        return rint(buffer, out=quantised, casting="unsafe")
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        if not self.integer:
-            return np.ascontiguousarray(x, dtype=np.float32)
-        buffer = self.buffer
-        np.multiply(x, self.inverse_scale, out=buffer)
-        np.add(buffer, self.zero_point, out=buffer)  # an integer shift: rounding after it rounds x / scale alike
-        _clip(buffer, self.low, self.high, out=buffer)
-        return np.rint(buffer, out=self.quantised, casting="unsafe")
+    return quantise
 
 
 class _Dequantiser:
