@@ -88,6 +88,11 @@ def evaluate(probs: Mapping[str, np.ndarray], reference: str, test: WindowSet, f
     }
 
 
+def trained_on_test(meta: ModelMeta) -> bool:
+    """Whether the model was refitted on the test split too (``ser-train refit --with-test``): its figures are then on heard voices."""
+    return any("test" in name.split("+") for name in meta.training.get("clips", {}))
+
+
 def _figures(report: Mapping[str, Any]) -> dict[str, float]:
     return {key: report[key] for key in FIGURES}
 

@@ -137,7 +137,7 @@ def _accuracy(paths: Mapping[str, Path], keras_model: Any, meta: ModelMeta, file
     """Test windows computed once, run through all five formats, judged against Keras."""
     test = accuracy.load_test_windows(files, meta)
     probs = accuracy.probabilities(keras_model, load_converted(paths, threads), test.windows)
-    return accuracy.evaluate(probs, KERAS, test, files, meta.labels)
+    return accuracy.evaluate(probs, KERAS, test, files, meta.labels) | {"trained_on_test": accuracy.trained_on_test(meta)}
 
 
 def _soak(model: Path, files: accuracy.SplitFiles, rate: int, seconds: float, scratch: Path) -> dict[str, Any]:
