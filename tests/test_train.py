@@ -344,3 +344,35 @@ def test_generalise_command_writes_the_matrix(ser_data: Path, tmp_path: Path) ->
     adapted = [c["adapted"]["uar"] for c in report["cells"] if c["kind"] in ("in-corpus", "loco")]
     assert len(adapted) == 6 and report["criterion_adapted"] == pytest.approx(np.mean(adapted))
     assert "Criterion, adapted" in (out / "generalise.md").read_text()
+
+
+def test_gradient_reversal_flips_and_scales_the_gradient_and_ramps_from_zero() -> None:
+    import tensorflow as tf
+
+    from ser_edge.train.adversary import GradientReversal, ramp, speaker_targets
+
+    layer = GradientReversal()
+    layer.strength.assign(0.3)
+    x = tf.constant([[1.0, -2.0, 3.0]])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = layer(x)
+        loss = tf.reduce_sum(y * tf.constant([[2.0, 5.0, -1.0]]))
+    assert np.allclose(y.numpy(), x.numpy())  # the identity forward
+    assert np.allclose(tape.gradient(loss, x).numpy(), [[-0.6, -1.5, 0.3]])
+    assert ramp(0.5, 0, 60) == 0.0 and 0.49 < ramp(0.5, 59, 60) < 0.5 and ramp(0.5, 10, 60) < ramp(0.5, 20, 60)
+    index, n = speaker_targets(["nemo/KS0", "ravdess/01", "nemo/KS0"])
+    assert n == 2 and index.tolist() == [0, 1, 0]
+
+
+def test_speaker_adversary_trains_a_joint_head_and_ships_the_emotion_model_alone(ser_data: Path, tmp_path: Path) -> None:
+    """A short real run with --adversary: history keys as a plain run's, and the saved model has no speaker head."""
+    import keras
+
+    out = tmp_path / "adv"
+    _ser_train("train", ser_data, out, epochs=2, limit=40, width=16, extra=("--adversary", "0.3"))
+    history = read_history(out / "history.csv")
+    assert {"loss", "categorical_accuracy", "val_clip_uar"} <= set(history)
+    model = keras.models.load_model(out / "model.keras", compile=False)
+    assert model.output.shape[-1] == 7 and not any("speaker" in layer.name for layer in model.layers)
+    assert read_sidecar(out / "model.keras").training["config"]["adversary"] == 0.3

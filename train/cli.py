@@ -123,6 +123,12 @@ def _training_options(command):
         click.option("--width", default=SHIPPED.width, show_default=True, help="Filters of the first conv layer."),
         click.option("--dropout", default=SHIPPED.dropout, show_default=True),
         click.option("--mixup", default=SHIPPED.mixup, show_default=True, help="Mixup Beta(a, a) parameter; 0 disables."),
+        click.option(
+            "--adversary",
+            default=SHIPPED.adversary,
+            show_default=True,
+            help="Speaker-adversarial strength (a speaker head behind a gradient reversal, ramped up); 0 disables.",
+        ),
         click.option("--copies", default=SHIPPED.augment.copies, show_default=True, help="Augmented copies of each training clip."),
         click.option(
             "--frame-ms",
@@ -185,6 +191,7 @@ def _config(opts: dict[str, Any]) -> TrainConfig:
         width=opts["width"],
         dropout=opts["dropout"],
         mixup=opts["mixup"],
+        adversary=opts["adversary"],
         epochs=opts["epochs"],
         batch_size=opts["batch_size"],
         learning_rate=opts["learning_rate"],

@@ -43,6 +43,7 @@ class TrainConfig:
     pool: str = "avg"  # cnn1d pooling: "avg" or "avgmax"
     balance: str = "class"  # loss weights: "class" (over all clips) or "corpus" (every corpus and its classes alike)
     adapt_share: float = 0.5  # window norm "speaker": share of training windows normalised by their voice's statistics
+    adversary: float = 0.0  # speaker-adversarial strength (train.adversary); 0 disables
     patience: int = 15
     seed: int = 1234
     features: FeatureSpec = field(default_factory=FeatureSpec)
@@ -207,8 +208,8 @@ def report_clips(probs: np.ndarray, clips: ClipSet, labels: Sequence[str]) -> di
     return report
 
 
-def validation_callback(windows: np.ndarray, owner: np.ndarray, clips: ClipSet, labels: Sequence[str]):
-    """A Keras callback adding validation window loss and file-level UAR/accuracy to each epoch's logs.
+def validation_callback(model, windows: np.ndarray, owner: np.ndarray, clips: ClipSet, labels: Sequence[str]):
+    """A Keras callback adding ``model``'s validation window loss and file-level UAR/accuracy to each epoch's logs.
 
     UAR and accuracy are means over the headline corpora (those split by speaker), each corpus weighted alike.
     """
@@ -223,7 +224,7 @@ def validation_callback(windows: np.ndarray, owner: np.ndarray, clips: ClipSet, 
 
     class ClipMetrics(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            probs = softmax(self.model.predict(windows, batch_size=256, verbose=0))
+            probs = softmax(model.predict(windows, batch_size=256, verbose=0))
             logs["val_loss"] = float(-np.mean(np.log(np.maximum(probs[np.arange(len(truth)), truth], 1e-12))))
             pred = clip_probabilities(probs, owner, len(clips.labels)).argmax(axis=1)
             reps = [classification_report(clips.labels[c], pred[c], labels) for c in corpus_masks]
@@ -258,14 +259,25 @@ def train_model(train: ClipSet, val: ClipSet | None, labels: Sequence[str], cfg:
     steps = int(np.ceil(len(train.labels) / cfg.batch_size))
     rng = np.random.default_rng(cfg.seed)
 
-    eye = np.eye(len(labels), dtype=np.float32)
+    targets = np.eye(len(labels), dtype=np.float32)[train.labels]
     stats = voices(train, cfg)
+    fitted, loss, accuracy = model, keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing), "categorical_accuracy"
+    extra_callbacks = []
+    if cfg.adversary > 0:
+        from ser_edge.train import adversary
+
+        speaker, n_speakers = adversary.speaker_targets(train.speakers)
+        targets = np.concatenate([targets, np.eye(n_speakers, dtype=np.float32)[speaker]], axis=1)
+        fitted, reversal = adversary.with_speaker_head(model, n_speakers)
+        loss, accuracy = adversary.joint_loss(len(labels), cfg.label_smoothing), adversary.emotion_accuracy(len(labels))
+        extra_callbacks.append(adversary.ramp_callback(reversal, cfg.adversary, cfg.epochs))
+        log(f"speaker adversary over {n_speakers} training speakers, strength up to {cfg.adversary:g}")
 
     def epochs():
         while True:
             x, order = _epoch_windows(train, cfg, rng, stats)
-            y, w = train.labels[order], weights[order]
-            x, t, w = mixup(x, eye[y], w, cfg.mixup, rng)
+            y = train.labels[order]
+            x, t, w = mixup(x, targets[order], weights[order], cfg.mixup, rng)
             for s in range(0, len(y), cfg.batch_size):
                 yield x[s : s + cfg.batch_size], t[s : s + cfg.batch_size], w[s : s + cfg.batch_size]
 
@@ -274,32 +286,28 @@ def train_model(train: ClipSet, val: ClipSet | None, labels: Sequence[str], cfg:
         epochs,
         output_signature=(
             tf.TensorSpec(shape, tf.float32),
-            tf.TensorSpec((None, len(labels)), tf.float32),
+            tf.TensorSpec((None, targets.shape[1]), tf.float32),
             tf.TensorSpec((None,), tf.float32),
         ),
     ).prefetch(4)
 
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps * cfg.epochs, alpha=0.05)
-    model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing),
-        metrics=["categorical_accuracy"],
-    )
+    fitted.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay), loss=loss, metrics=[accuracy])
     out_dir.mkdir(parents=True, exist_ok=True)
     best_path = out_dir / "best.weights.h5"
-    callbacks = [keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard")), keras.callbacks.CSVLogger(str(out_dir / "history.csv"))]
+    callbacks = [*extra_callbacks, keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard")), keras.callbacks.CSVLogger(str(out_dir / "history.csv"))]
     if val is not None:
         val_x, val_owner = all_windows(val, cfg.window)
         callbacks[:0] = [
-            validation_callback(val_x, val_owner, val, labels),
+            validation_callback(model, val_x, val_owner, val, labels),
             keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_clip_uar", mode="max", save_best_only=True, save_weights_only=True),
             keras.callbacks.EarlyStopping(monitor="val_clip_uar", mode="max", patience=cfg.patience),
         ]
     start = time.time()
-    history = model.fit(data, steps_per_epoch=steps, epochs=stop_epoch or cfg.epochs, callbacks=callbacks, verbose=2)
+    history = fitted.fit(data, steps_per_epoch=steps, epochs=stop_epoch or cfg.epochs, callbacks=callbacks, verbose=2)
     log(f"trained {len(history.history['loss'])} epochs in {time.time() - start:.0f} s")
     if val is not None:
-        model.load_weights(str(best_path))
+        fitted.load_weights(str(best_path))  # the emotion model shares these layers
     return model, history.history
 
 
