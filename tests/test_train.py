@@ -376,3 +376,17 @@ def test_speaker_adversary_trains_a_joint_head_and_ships_the_emotion_model_alone
     model = keras.models.load_model(out / "model.keras", compile=False)
     assert model.output.shape[-1] == 7 and not any("speaker" in layer.name for layer in model.layers)
     assert read_sidecar(out / "model.keras").training["config"]["adversary"] == 0.3
+
+
+def test_generalise_with_seeds_scores_the_ensemble_and_keeps_each_seed(ser_data: Path, tmp_path: Path) -> None:
+    """--seeds 2: two models per row, each seed's UAR and criterion kept beside the ensemble's."""
+    out = tmp_path / "gen"
+    _ser_train("generalise", ser_data, out, epochs=1, limit=8, width=8, extra=("--min-train-items", "20", "--seeds", "2"))
+    report = json.loads((out / "generalise.json").read_text())
+    assert [(r["row"], r["seed"]) for r in report["rows"][:2]] == [("in-corpus", 1234), ("in-corpus", 1235)]
+    assert len(report["rows"]) == 8 and report["seeds"] == 2
+    counted = [c for c in report["cells"] if c["kind"] in ("in-corpus", "loco")]
+    assert all(len(c["seed_uar"]) == 2 for c in counted)
+    assert report["criterion_per_seed"] == pytest.approx([np.mean([c["seed_uar"][k] for c in counted]) for k in range(2)])
+    assert (out / "in-corpus" / "seed1" / "history.csv").is_file()
+    assert "each seed alone" in (out / "generalise.md").read_text()

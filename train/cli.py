@@ -423,7 +423,8 @@ def _limited(items: Sequence[Item], split: Any, limit: int, seed: int) -> list[I
 @_recipe_options
 @click.option("--limit", default=0, help="Use at most this many clips per corpus and split (quick runs, tests).")
 @click.option("--min-train-items", default=500, show_default=True, help="Corpora with fewer clips are test-only (no LOCO row).")
-def generalise(limit: int, min_train_items: int, **opts) -> None:
+@click.option("--seeds", default=1, show_default=True, type=click.IntRange(1, 16), help="Models per row (training seeds); cells score their mean.")
+def generalise(limit: int, min_train_items: int, seeds: int, **opts) -> None:
     """Leave-one-corpus-out matrix plus in-corpus speaker-independent cells; writes generalise.{json,md,png} to --out.
 
     Trains one model per row (in-corpus, then one without each corpus of at least
@@ -434,7 +435,7 @@ def generalise(limit: int, min_train_items: int, **opts) -> None:
 
     out, cache, cfg, items, split = _setup(opts)
     rows = plan(_limited(items, split, limit, opts["seed"]), split, min_train_items=min_train_items)
-    report = run_matrix(rows, root=opts["data_root"], cfg=cfg, cache=cache, out=out, log=_log)
+    report = run_matrix(rows, root=opts["data_root"], cfg=cfg, cache=cache, out=out, log=_log, seeds=seeds)
     report["recipe"] = {"augment": opts["augment_preset"], "balance": opts["balance"], "norm": opts["norm"], "epochs": opts["epochs"]}
     write_json_atomic(out / "generalise.json", report)
     (out / "generalise.md").write_text(markdown(report, title=f"Generalisation report: {out.name}"))

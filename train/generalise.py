@@ -26,6 +26,7 @@ statistics over all its clips in the cell (what ``score --speaker-from`` does);
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,8 +160,15 @@ def run_matrix(
     cache: Path,
     out: Path,
     log: Callable[[str], None] = print,
+    seeds: int = 1,
 ) -> dict[str, Any]:
-    """Train every row's model and score its cells; the report (config, rows, cells, criterion) as a dict."""
+    """Train every row's model and score its cells; the report (config, rows, cells, criterion) as a dict.
+
+    With ``seeds`` > 1 each row trains that many models (training seeds ``cfg.seed + k``, the same
+    augmented copies) and a cell scores the mean of their calibrated probabilities: a seed ensemble.
+    Each seed's own UAR is kept too (``seed_uar``, ``criterion_per_seed``): the spread is the noise
+    any single-seed comparison carries.
+    """
     cells: list[dict[str, Any]] = []
     runs = []
     for row in rows:
@@ -168,24 +176,32 @@ def run_matrix(
         log(f"{row.name}: train {len(row.train)} clips, validation {len(row.validation)}")
         train_set = clip_set(row.train, root, cfg.features, cache, cfg.augment, cfg.seed)
         val_set = clip_set(row.validation, root, cfg.features, cache)
-        model, history = train_model(train_set, val_set, LABELS, cfg, folder, log)
-        temperature = _temperature(model, val_set, cfg)
-        runs.append(
-            {
-                "row": row.name,
-                "held_out": row.held_out,
-                "train_clips": len(row.train),
-                "train_corpora": sorted({i.corpus for i in row.train}),
-                "epochs_run": len(history["loss"]),
-                "best_val_clip_uar": float(max(history["val_clip_uar"])),
-                "temperature": temperature,
-            }
-        )
+        members = []
+        for k in range(seeds):
+            seed_cfg = dataclasses.replace(cfg, seed=cfg.seed + k)
+            model, history = train_model(train_set, val_set, LABELS, seed_cfg, folder / f"seed{k}" if seeds > 1 else folder, log)
+            members.append((model, _temperature(model, val_set, cfg)))
+            runs.append(
+                {
+                    "row": row.name,
+                    "seed": seed_cfg.seed,
+                    "held_out": row.held_out,
+                    "train_clips": len(row.train),
+                    "train_corpora": sorted({i.corpus for i in row.train}),
+                    "epochs_run": len(history["loss"]),
+                    "best_val_clip_uar": float(max(history["val_clip_uar"])),
+                    "temperature": members[-1][1],
+                }
+            )
         for cell in row.cells:
             clips = clip_set(cell.items, root, cfg.features, cache)
-            scores = cell_scores(_clip_probs(model, clips, cfg, temperature), clips.labels)
+            each = [_clip_probs(model, clips, cfg, temperature) for model, temperature in members]
+            scores = cell_scores(np.mean(each, axis=0), clips.labels)
+            if seeds > 1:
+                scores["seed_uar"] = [cell_scores(probs, clips.labels)["uar"] for probs in each]
             if cfg.window.norm == "speaker":
-                scores["adapted"] = cell_scores(_clip_probs(model, clips, cfg, temperature, adapted=True), clips.labels)
+                adapted = [_clip_probs(model, clips, cfg, temperature, adapted=True) for model, temperature in members]
+                scores["adapted"] = cell_scores(np.mean(adapted, axis=0), clips.labels)
             cells.append({"row": row.name, "kind": cell.kind, "corpus": cell.corpus, **scores})
             adapted = f", adapted UAR {scores['adapted']['uar']:.3f}" if "adapted" in scores else ""
             log(
@@ -201,6 +217,10 @@ def run_matrix(
     }
     if cfg.window.norm == "speaker":
         report["criterion_adapted"] = criterion(cells, "adapted")
+    if seeds > 1:
+        counted = [cell for cell in cells if cell["kind"] in COUNTED]
+        report["seeds"] = seeds
+        report["criterion_per_seed"] = [float(np.mean([cell["seed_uar"][k] for cell in counted])) for k in range(seeds)]
     return report
 
 
@@ -226,10 +246,14 @@ def markdown(report: Mapping[str, Any], *, title: str = "Generalisation report")
     lines += ["", f"**Criterion ({report['criterion_definition']}): {report['criterion']:.3f}**", ""]
     if adapted:
         lines += [f"**Criterion, adapted: {report['criterion_adapted']:.3f}**", ""]
-    lines += ["| row | train corpora | train clips | epochs | best val UAR | T |", "|---|---|---:|---:|---:|---:|"]
+    if "criterion_per_seed" in report:
+        each = ", ".join(f"{c:.3f}" for c in report["criterion_per_seed"])
+        lines += [f"Cells score the mean of {report['seeds']} seeds' probabilities; each seed alone: {each}.", ""]
+    lines += ["| row | seed | train corpora | train clips | epochs | best val UAR | T |", "|---|---:|---|---:|---:|---:|---:|"]
     for r in report["rows"]:
         lines.append(
-            f"| {r['row']} | {', '.join(r['train_corpora'])} | {r['train_clips']} | {r['epochs_run']} | {r['best_val_clip_uar']:.3f} | {r['temperature']:.2f} |"
+            f"| {r['row']} | {r.get('seed', '')} | {', '.join(r['train_corpora'])} | {r['train_clips']} | {r['epochs_run']} | "
+            f"{r['best_val_clip_uar']:.3f} | {r['temperature']:.2f} |"
         )
     return "\n".join(lines) + "\n"
 
