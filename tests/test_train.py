@@ -390,3 +390,10 @@ def test_generalise_with_seeds_scores_the_ensemble_and_keeps_each_seed(ser_data:
     assert report["criterion_per_seed"] == pytest.approx([np.mean([c["seed_uar"][k] for c in counted]) for k in range(2)])
     assert (out / "in-corpus" / "seed1" / "history.csv").is_file()
     assert "each seed alone" in (out / "generalise.md").read_text()
+
+
+def test_refit_refuses_a_folder_that_is_not_a_finished_run(ser_data: Path, tmp_path: Path) -> None:
+    from ser_edge.train.cli import main
+
+    result = CliRunner().invoke(main, ["refit", str(tmp_path), "--data", str(ser_data), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1 and "not a finished `ser-train train` run" in result.output and "Traceback" not in result.output

@@ -223,7 +223,10 @@ def _setup(opts: dict[str, Any]) -> tuple[Path, Path, TrainConfig, list[Item], A
 
 def _parts(items: Sequence[Item], split: Any, limit: int, seed: int) -> dict[str, list[Item]]:
     """Train, validation and test items; at most ``limit`` of each (a seeded draw) when limit is set (quick runs, tests)."""
-    parts = {name: split.select(items, name) for name in ("train", "validation", "test")}
+    try:
+        parts = {name: split.select(items, name) for name in ("train", "validation", "test")}
+    except KeyError as exc:
+        raise click.ClickException(f"the split file does not cover {exc.args[0]}: it was made from other data than --data") from None
     if limit:
         rng = np.random.default_rng(seed)
         parts = {k: [v[i] for i in sorted(rng.permutation(len(v))[:limit])] for k, v in parts.items()}
@@ -316,14 +319,16 @@ def refit(run, data_root, out_dir, with_test, cache_dir, overwrite, limit, seed)
     --with-test the test speakers are scored, which measures what the extra voices are worth.
     """
     run_dir = Path(run)
-    meta = read_sidecar(run_dir / MODEL_NAME)
-    cfg = TrainConfig.from_dict(meta.training["config"])
-    history = read_history(run_dir / "history.csv")
-    epoch = kept_epoch(history)
+    try:
+        meta = read_sidecar(run_dir / MODEL_NAME)
+        cfg = TrainConfig.from_dict(meta.training["config"])
+        epoch = kept_epoch(read_history(run_dir / "history.csv"))
+        split = load_split(run_dir / "split.json")
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # ModelMetaError is a ValueError
+        raise click.ClickException(f"{run_dir}: not a finished `ser-train train` run ({exc})") from None
     out = _out_folder(out_dir, overwrite=overwrite)
     cache = Path(cache_dir) if cache_dir else out.parent / "cache"
     items = _load(data_root, meta.training["corpora"])
-    split = load_split(run_dir / "split.json")
     save_split(split, out / "split.json")
     parts = _parts(items, split, limit, seed)
     names = ("train", "validation", "test") if with_test else ("train", "validation")
@@ -337,7 +342,6 @@ def refit(run, data_root, out_dir, with_test, cache_dir, overwrite, limit, seed)
         "refit_of": str(run_dir),
         "epochs_run": epoch,
         "kept_epoch": epoch,
-        "temperature_from": str(run_dir),
         "clips": {"+".join(names): len(fit_items)},
         "speakers": len(speakers),
         "corpora": meta.training["corpora"],
