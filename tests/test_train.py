@@ -370,12 +370,13 @@ def test_speaker_adversary_trains_a_joint_head_and_ships_the_emotion_model_alone
     import keras
 
     out = tmp_path / "adv"
-    _ser_train("train", ser_data, out, epochs=2, limit=40, width=16, extra=("--adversary", "0.3"))
+    _ser_train("train", ser_data, out, epochs=2, limit=40, width=16, extra=("--adversary", "0.3", "--train-seed", "7"))
     history = read_history(out / "history.csv")
     assert {"loss", "categorical_accuracy", "val_clip_uar"} <= set(history)
     model = keras.models.load_model(out / "model.keras", compile=False)
     assert model.output.shape[-1] == 7 and not any("speaker" in layer.name for layer in model.layers)
-    assert read_sidecar(out / "model.keras").training["config"]["adversary"] == 0.3
+    config = read_sidecar(out / "model.keras").training["config"]
+    assert config["adversary"] == 0.3 and config["seed"] == 7
 
 
 def test_generalise_with_seeds_scores_the_ensemble_and_keeps_each_seed(ser_data: Path, tmp_path: Path) -> None:
