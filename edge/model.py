@@ -175,7 +175,7 @@ def _tflite_runner(path: Path, data: bytes, threads: int) -> _Graph:
         raise ModelError(f"{path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
     inp, out = inputs[0], outputs[0]
     quantise, dequantise = _quantiser(inp["dtype"], inp["quantization"], inp["shape"]), _Dequantiser(out["dtype"], out["quantization"])
-    index_in, index_out = inp["index"], out["index"]
+    index_in, index_out, empty = inp["index"], out["index"], np.zeros((0, int(out["shape"][-1])), dtype=np.float32)
     invoke, get_tensor, set_tensor = interpreter.invoke, interpreter.get_tensor, interpreter.set_tensor
 
     def run(x: np.ndarray) -> np.ndarray:
@@ -186,6 +186,8 @@ def _tflite_runner(path: Path, data: bytes, threads: int) -> _Graph:
             set_tensor(index_in, quantise(x[i : i + 1]))
             invoke()
             codes.append(get_tensor(index_out))  # a copy, (1, labels)
+        if not codes:
+            return empty.copy()
         # Dequantised once for the batch: a NumPy call costs a microsecond or two, whatever its size.
         return dequantise(codes[0] if len(codes) == 1 else np.concatenate(codes))
 
@@ -198,8 +200,10 @@ def _tflite_runner(path: Path, data: bytes, threads: int) -> _Graph:
     )
 
 
-#: The clip ufunc itself, without ``np.clip``'s argument handling (half the cost on a 12,000-value window).
-_clip = np._core.umath.clip if hasattr(np, "_core") else np.clip
+try:  # the clip ufunc itself, without ``np.clip``'s argument handling (half the cost on a 12,000-value window)
+    from numpy._core.umath import clip as _clip
+except ImportError:  # NumPy 1.x (its numpy._core, where present, is a stub for unpickling)
+    from numpy.core.umath import clip as _clip
 
 
 def _quantiser(dtype: Any, quantization: tuple[float, int], shape: Any) -> Callable[[np.ndarray], np.ndarray]:
@@ -221,7 +225,9 @@ def _quantiser(dtype: Any, quantization: tuple[float, int], shape: Any) -> Calla
 
     def quantise(x: np.ndarray) -> np.ndarray:
         multiply(x, inverse_scale, out=buffer)
-        add(buffer, shift, out=buffer)  # an integer shift: rounding after it rounds x / scale alike
+        # An integer shift, so rounding after it rounds x / scale, except an exact tie (k + 0.5), which may go
+        # to the other neighbour: one code, and no convention is "right" (TFLite's own rounds half away from zero).
+        add(buffer, shift, out=buffer)
         _clip(buffer, low, high, out=buffer)
         return rint(buffer, out=quantised, casting="unsafe")
 

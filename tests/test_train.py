@@ -253,16 +253,22 @@ def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
     # A refit trains the run's recipe on train + validation for the run's kept epoch, with the run's temperature.
     kept = kept_epoch(read_history(out / "history.csv"))
     refit = tmp_path / "refit"
-    refitted = CliRunner().invoke(main, ["refit", str(out), "--data", str(ser_data), "--out", str(refit), "--cache", str(tmp_path / "cache"), "--limit", "80"])
+    refitted = CliRunner().invoke(main, ["refit", str(out), "--data", str(ser_data), "--out", str(refit), "--cache", str(tmp_path / "cache")])
     assert refitted.exit_code == 0, refitted.output
     again = read_sidecar(refit / "model.keras")
     assert again.temperature == meta.temperature and again.training["config"] == meta.training["config"]
     assert again.training["kept_epoch"] == kept and again.training["clips"] == {"train+validation": 160}
     assert len(read_history(refit / "history.csv")["loss"]) == kept
     assert json.loads((refit / "report_test.json").read_text())["n"] == 80  # the test speakers are scored, not trained on
-    with_test = CliRunner().invoke(main, ["refit", str(out), "--data", str(ser_data), "--out", str(refit), "--overwrite", "--with-test", "--limit", "80"])
+    with_test = CliRunner().invoke(main, ["refit", str(out), "--data", str(ser_data), "--out", str(refit), "--overwrite", "--with-test"])
     assert with_test.exit_code == 0, with_test.output
-    assert read_sidecar(refit / "model.keras").training["clips"] == {"train+validation+test": 240}
+    refitted_meta = read_sidecar(refit / "model.keras")
+    assert refitted_meta.training["clips"] == {"train+validation+test": 240}  # RUN's --limit 80 per split, from its sidecar
+    from ser_edge.bench.accuracy import trained_on_test
+
+    assert trained_on_test(refitted_meta) and not trained_on_test(meta) and not trained_on_test(again)
+    itself = CliRunner().invoke(main, ["refit", str(out), "--data", str(ser_data), "--out", str(out), "--overwrite"])
+    assert itself.exit_code == 2 and "overwrite the run" in itself.output
 
 
 def test_cell_scores_measure_collapse_and_uar_over_the_classes_present() -> None:
@@ -397,4 +403,24 @@ def test_refit_refuses_a_folder_that_is_not_a_finished_run(ser_data: Path, tmp_p
     from ser_edge.train.cli import main
 
     result = CliRunner().invoke(main, ["refit", str(tmp_path), "--data", str(ser_data), "--out", str(tmp_path / "out")])
-    assert result.exit_code == 1 and "not a finished `ser-train train` run" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 1 and "not a finished `ser-train train` run" in result.output
+    assert isinstance(result.exception, SystemExit)  # a ClickException's exit, not an uncaught error
+
+
+def test_gradient_reversal_trains_under_mixed_precision() -> None:
+    """The GPU path trains in float16: the reversal must scale a float16 gradient by its float32 strength."""
+    import keras
+
+    from ser_edge.train.adversary import with_speaker_head
+    from ser_edge.train.networks import build_network
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        joint, reversal = with_speaker_head(build_network("cnn1d", 20, 8, 7, width=8), 3)
+        reversal.strength.assign(0.5)
+        joint.compile(optimizer="adam", loss="mse")
+        x, y = np.random.default_rng(0).standard_normal((4, 20, 8)).astype(np.float32), np.zeros((4, 10), np.float32)
+        history = joint.fit(x, y, epochs=1, verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.isfinite(history.history["loss"][0])

@@ -29,7 +29,7 @@ class GradientReversal(layers.Layer):
 
         @tf.custom_gradient
         def reverse(t):
-            return tf.identity(t), lambda dy: -strength * dy
+            return tf.identity(t), lambda dy: -tf.cast(strength, dy.dtype) * dy  # float16 under mixed precision
 
         return reverse(x)
 

@@ -295,6 +295,8 @@ def train(limit: int, **opts) -> None:
         "best_val_clip_uar": float(max(history["val_clip_uar"])),
         "clips": {k: len(v) for k, v in parts.items()},
         "corpora": sorted({i.corpus for i in items}),
+        "limit": limit,  # with the split's seed, what a refit needs to draw the same clips
+        "split_seed": opts["seed"],
     }
     model_path = _save_model(model, cfg, temperature, out, training)
     for name, clips in (("validation", val_set), ("test", test_set)):
@@ -309,9 +311,7 @@ def train(limit: int, **opts) -> None:
 @click.option("--with-test", is_flag=True, help="Train on RUN's test speakers too (the model to ship); without it they are scored.")
 @click.option("--cache", "cache_dir", default=None, help="Feature cache folder [default: OUT/../cache].")
 @click.option("--overwrite", is_flag=True, help="Write into OUT even if it already holds files.")
-@click.option("--limit", default=0, help="The same as RUN's --limit: at most this many clips per split (quick runs, tests).")
-@click.option("--seed", default=0, show_default=True, help="The same as RUN's --seed (it draws the --limit clips).")
-def refit(run, data_root, out_dir, with_test, cache_dir, overwrite, limit, seed) -> None:
+def refit(run: str, data_root: str, out_dir: str, with_test: bool, cache_dir: str | None, overwrite: bool) -> None:
     """Train RUN's recipe again on its validation speakers too, for the epoch RUN kept, with RUN's temperature.
 
     A held-out run spends its validation speakers on choosing the epoch and the
@@ -324,15 +324,20 @@ def refit(run, data_root, out_dir, with_test, cache_dir, overwrite, limit, seed)
     try:
         meta = read_sidecar(run_dir / MODEL_NAME)
         cfg = TrainConfig.from_dict(meta.training["config"])
+        corpora = list(meta.training["corpora"])
+        # The clips RUN drew (all of them unless it ran with --limit, a quick run or a test).
+        limit, split_seed = int(meta.training.get("limit", 0)), int(meta.training.get("split_seed", 0))
         epoch = kept_epoch(read_history(run_dir / "history.csv"))
         split = load_split(run_dir / "split.json")
     except (OSError, ValueError, KeyError, TypeError) as exc:  # ModelMetaError is a ValueError
         raise click.ClickException(f"{run_dir}: not a finished `ser-train train` run ({exc})") from None
+    if Path(out_dir).resolve() == run_dir.resolve():
+        raise click.UsageError("--out is RUN itself: a refit would overwrite the run it is made from")
     out = _out_folder(out_dir, overwrite=overwrite)
     cache = Path(cache_dir) if cache_dir else out.parent / "cache"
-    items = _load(data_root, meta.training["corpora"])
+    items = _load(data_root, corpora)
     save_split(split, out / "split.json")
-    parts = _parts(items, split, limit, seed)
+    parts = _parts(items, split, limit, split_seed)
     names = ("train", "validation", "test") if with_test else ("train", "validation")
     fit_items = [item for name in names for item in parts[name]]
     _log(f"refit of {run_dir}: {len(fit_items)} clips ({' + '.join(names)}), {epoch} epochs, temperature {meta.temperature:.3f}")
@@ -346,7 +351,9 @@ def refit(run, data_root, out_dir, with_test, cache_dir, overwrite, limit, seed)
         "kept_epoch": epoch,
         "clips": {"+".join(names): len(fit_items)},
         "speakers": len(speakers),
-        "corpora": meta.training["corpora"],
+        "corpora": corpora,
+        "limit": limit,
+        "split_seed": split_seed,
     }
     model_path = _save_model(model, cfg, meta.temperature, out, training)
     if not with_test:

@@ -200,8 +200,8 @@ def run_matrix(
             if seeds > 1:
                 scores["seed_uar"] = [cell_scores(probs, clips.labels)["uar"] for probs in each]
             if cfg.window.norm == "speaker":
-                adapted = [_clip_probs(model, clips, cfg, temperature, adapted=True) for model, temperature in members]
-                scores["adapted"] = cell_scores(np.mean(adapted, axis=0), clips.labels)
+                each_adapted = [_clip_probs(model, clips, cfg, temperature, adapted=True) for model, temperature in members]
+                scores["adapted"] = cell_scores(np.mean(each_adapted, axis=0), clips.labels)
             cells.append({"row": row.name, "kind": cell.kind, "corpus": cell.corpus, **scores})
             adapted = f", adapted UAR {scores['adapted']['uar']:.3f}" if "adapted" in scores else ""
             log(
@@ -218,9 +218,8 @@ def run_matrix(
     if cfg.window.norm == "speaker":
         report["criterion_adapted"] = criterion(cells, "adapted")
     if seeds > 1:
-        counted = [cell for cell in cells if cell["kind"] in COUNTED]
         report["seeds"] = seeds
-        report["criterion_per_seed"] = [float(np.mean([cell["seed_uar"][k] for cell in counted])) for k in range(seeds)]
+        report["criterion_per_seed"] = [criterion([{**cell, "uar": cell["seed_uar"][k]} for cell in cells if "seed_uar" in cell]) for k in range(seeds)]
     return report
 
 
