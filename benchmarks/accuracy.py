@@ -20,7 +20,7 @@ from ser_edge.corpora import parse_name
 from ser_edge.model import LoadedModel
 from ser_edge.model_meta import ModelMeta
 from ser_edge.pipeline import clip_probabilities
-from ser_edge.train.fit import ClipSet, report_clips
+from ser_edge.train.fit import ClipSet, report_clips, trained_on
 
 FIGURES = ("n", "accuracy", "uar", "macro_f1")
 
@@ -89,12 +89,8 @@ def evaluate(probs: Mapping[str, np.ndarray], reference: str, test: WindowSet, f
 
 
 def trained_on_test(meta: ModelMeta) -> bool:
-    """Whether the model was refitted on the test split too (``ser-train refit --with-test``): its figures are then on heard voices.
-
-    A refit records the splits it trained on as one joined key (``train+validation+test``); a held-out
-    run records each split's clips under its own key, the test split's among them.
-    """
-    return any("+" in name and "test" in name.split("+") for name in meta.training.get("clips", {}))
+    """Whether the model was refitted on the test split too (``ser-train refit --with-test``): its figures are then on heard voices."""
+    return "test" in trained_on(meta.training)
 
 
 def _figures(report: Mapping[str, Any]) -> dict[str, float]:

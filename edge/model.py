@@ -175,7 +175,7 @@ def _tflite_runner(path: Path, data: bytes, threads: int) -> _Graph:
         raise ModelError(f"{path}: expected one input and one output, found {len(inputs)} and {len(outputs)}")
     inp, out = inputs[0], outputs[0]
     quantise, dequantise = _quantiser(inp["dtype"], inp["quantization"], inp["shape"]), _Dequantiser(out["dtype"], out["quantization"])
-    index_in, index_out, empty = inp["index"], out["index"], np.zeros((0, int(out["shape"][-1])), dtype=np.float32)
+    index_in, index_out = inp["index"], out["index"]
     invoke, get_tensor, set_tensor = interpreter.invoke, interpreter.get_tensor, interpreter.set_tensor
 
     def run(x: np.ndarray) -> np.ndarray:
@@ -186,9 +186,7 @@ def _tflite_runner(path: Path, data: bytes, threads: int) -> _Graph:
             set_tensor(index_in, quantise(x[i : i + 1]))
             invoke()
             codes.append(get_tensor(index_out))  # a copy, (1, labels)
-        if not codes:
-            return empty.copy()
-        # Dequantised once for the batch: a NumPy call costs a microsecond or two, whatever its size.
+        # LoadedModel.predict answers an empty batch itself. Dequantised once for the batch: a NumPy call costs a microsecond or two, whatever its size.
         return dequantise(codes[0] if len(codes) == 1 else np.concatenate(codes))
 
     return _Graph(

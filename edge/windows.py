@@ -118,10 +118,11 @@ def normalise(windows: np.ndarray, spec: WindowSpec, stats: SpeakerStats | None 
         out = windows.astype(np.float32, copy=True)
         out[..., 0] -= out[..., 0].mean(axis=-1, keepdims=True)
         return out
-    mean = windows.mean(axis=-2, keepdims=True)
-    out = windows - mean
+    out = windows - windows.mean(axis=-2, keepdims=True)
     if spec.norm in ("cmvn", "speaker"):
-        out = out / np.maximum(windows.std(axis=-2, keepdims=True), STD_FLOOR)
+        # np.std's own steps on the centred windows, without its second mean and subtraction: the same bits.
+        std = np.sqrt(np.mean(np.square(out), axis=-2, keepdims=True))
+        out /= np.maximum(std, STD_FLOOR)
     return out.astype(np.float32, copy=False)
 
 

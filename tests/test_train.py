@@ -16,7 +16,7 @@ from ser_edge.model_meta import read_sidecar
 from ser_edge.pipeline import clip_probabilities
 from ser_edge.train import channel
 from ser_edge.train.augment import AugmentConfig, augment_waveform, preset, spec_augment
-from ser_edge.train.fit import clip_weights, fit_temperature, kept_epoch, mixup, read_history, softmax
+from ser_edge.train.fit import clip_weights, fit_temperature, kept_epoch, mixup, read_history, softmax, trained_on
 
 
 def test_augment_waveform_changes_the_clip_within_its_ranges() -> None:
@@ -267,6 +267,7 @@ def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
     from ser_edge.bench.accuracy import trained_on_test
 
     assert trained_on_test(refitted_meta) and not trained_on_test(meta) and not trained_on_test(again)
+    assert trained_on(again.training) == {"train", "validation"} and trained_on(meta.training) == {"train"}
     itself = CliRunner().invoke(main, ["refit", str(out), "--data", str(ser_data), "--out", str(out), "--overwrite"])
     assert itself.exit_code == 2 and "overwrite the run" in itself.output
 

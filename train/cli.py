@@ -39,6 +39,7 @@ from ser_edge.train.fit import (
     report_clips,
     save_history_plot,
     softmax,
+    splits_key,
     train_model,
 )
 from ser_edge.train.quiet import captured_output
@@ -254,9 +255,8 @@ def _save_model(model, cfg: TrainConfig, temperature: float, out: Path, training
     return model_path
 
 
-def _report_split(model, clips: ClipSet, name: str, window: WindowSpec, temperature: float, out: Path) -> None:
-    """File-level report of one split (headline, per corpus, calibration before and after) to OUT/report_NAME.*."""
-    logits, owner = _window_outputs(model, clips, window)
+def _report_split(clips: ClipSet, name: str, logits: np.ndarray, owner: np.ndarray, temperature: float, out: Path) -> None:
+    """File-level report of one split from its window logits (headline, per corpus, calibration before and after) to OUT/report_NAME.*."""
     probs = clip_probabilities(softmax(logits, temperature), owner, len(clips.labels))
     report = report_clips(probs, clips, LABELS)
     ece_before = expected_calibration_error(clip_probabilities(softmax(logits), owner, len(clips.labels)), clips.labels)
@@ -299,8 +299,8 @@ def train(limit: int, **opts) -> None:
         "split_seed": opts["seed"],
     }
     model_path = _save_model(model, cfg, temperature, out, training)
-    for name, clips in (("validation", val_set), ("test", test_set)):
-        _report_split(model, clips, name, cfg.window, temperature, out)
+    _report_split(val_set, "validation", val_logits, val_owner, temperature, out)
+    _report_split(test_set, "test", *_window_outputs(model, test_set, window), temperature, out)
     click.echo(str(model_path))
 
 
@@ -344,13 +344,12 @@ def refit(run: str, data_root: str, out_dir: str, with_test: bool, cache_dir: st
     train_set = clip_set(fit_items, data_root, cfg.features, cache, cfg.augment, cfg.seed, _progress("train features"))
     model, history = train_model(train_set, None, LABELS, cfg, out, _log, stop_epoch=epoch)
     save_history_plot(history, out / "training_curves.png")
-    speakers = sorted(set(train_set.speakers))
     training = {
         "refit_of": str(run_dir),
         "epochs_run": epoch,
         "kept_epoch": epoch,
-        "clips": {"+".join(names): len(fit_items)},
-        "speakers": len(speakers),
+        "clips": {splits_key(names): len(fit_items)},
+        "speakers": len(set(train_set.speakers)),
         "corpora": corpora,
         "limit": limit,
         "split_seed": split_seed,
@@ -358,7 +357,7 @@ def refit(run: str, data_root: str, out_dir: str, with_test: bool, cache_dir: st
     model_path = _save_model(model, cfg, meta.temperature, out, training)
     if not with_test:
         test_set = clip_set(parts["test"], data_root, cfg.features, cache, progress=_progress("test features"))
-        _report_split(model, test_set, "test", cfg.window, meta.temperature, out)
+        _report_split(test_set, "test", *_window_outputs(model, test_set, cfg.window), meta.temperature, out)
     click.echo(str(model_path))
 
 

@@ -311,6 +311,20 @@ def train_model(train: ClipSet, val: ClipSet | None, labels: Sequence[str], cfg:
     return model, history.history
 
 
+def splits_key(names: Sequence[str]) -> str:
+    """The sidecar's ``clips`` key of a refit, which trained on all these splits at once: ``train+validation+test``."""
+    return "+".join(names)
+
+
+def trained_on(training: dict[str, Any]) -> set[str]:
+    """The splits a model trained on, from its sidecar's ``training``: a refit's joined key, else the train split alone.
+
+    A held-out run records each split's clip count under its own key, though it trained on ``train`` only.
+    """
+    joined = [name for name in training.get("clips", {}) if "+" in name]
+    return set(joined[0].split("+")) if joined else {"train"}
+
+
 def read_history(path: Path) -> dict[str, list[float]]:
     """The per-epoch logs ``train_model``'s CSVLogger wrote, as Keras's history dict.
 
