@@ -42,7 +42,7 @@ KERAS_MODES = ("keras eager", "keras predict", "keras tf.function")
 
 
 def sample_window(meta: ModelMeta, clip: Clip = None) -> np.ndarray:
-    """One real model window (1, frames, n_mfcc) from a 3 s clip (see ``benchmarks.features.load_clip``)."""
+    """One real model window (1, frames, n_features) from a 3 s clip (see ``benchmarks.features.load_clip``)."""
     return signal_windows(load_clip(clip)[0], meta)[:1]
 
 

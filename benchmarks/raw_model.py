@@ -13,7 +13,7 @@ RAW_INT8 = "int8.tflite raw interpreter"
 
 
 def raw_int8_call(model: Path, window: np.ndarray, threads: int) -> Callable[[], np.ndarray]:
-    """A call that runs one window (1, frames, n_mfcc), quantised once beforehand: set_tensor, invoke, get_tensor."""
+    """A call that runs one window (1, frames, n_features), quantised once beforehand: set_tensor, invoke, get_tensor."""
     interpreter = _tflite_interpreter_class()(model_path=str(model), num_threads=threads)
     interpreter.allocate_tensors()
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]

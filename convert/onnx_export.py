@@ -22,7 +22,7 @@ OUTPUT_NAME = "probabilities"
 
 
 def to_onnx(model: Any) -> bytes:
-    """Float ONNX (opset 17) with a dynamic batch: input ``mfcc`` (N, frames, n_mfcc), output ``probabilities``."""
+    """Float ONNX (opset 17) with a dynamic batch: input ``mfcc`` (N, frames, n_features), output ``probabilities``."""
     spec = (tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name=INPUT_NAME),)
     function = tf.function(lambda x: {OUTPUT_NAME: model(x, training=False)})
     proto, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=OPSET)

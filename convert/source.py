@@ -55,13 +55,13 @@ def load_source(path: str | Path) -> Source:
 
 
 def check_shapes(path: Path, model: Any, meta: ModelMeta) -> None:
-    """The model must take (batch, frames, n_mfcc) windows and give one output per label."""
+    """The model must take (batch, frames, n_features) windows and give one output per label."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ConvertError(f"{path}: expected one input and one output, got {len(model.inputs)} and {len(model.outputs)}")
-    want_in = (meta.window.frames, meta.features.n_mfcc)
+    want_in = (meta.window.frames, meta.features.n_features)
     got_in = tuple(model.inputs[0].shape[1:])
     if got_in != want_in:
-        raise ConvertError(f"{path}: model input is (batch, {got_in}) but its metadata gives windows of {want_in} (frames, n_mfcc)")
+        raise ConvertError(f"{path}: model input is (batch, {got_in}) but its metadata gives windows of {want_in} (frames, n_features)")
     got_out = tuple(model.outputs[0].shape[1:])
     if got_out != (len(meta.labels),):
         raise ConvertError(f"{path}: model output shape {got_out} does not match the {len(meta.labels)} labels of its metadata")

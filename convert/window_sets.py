@@ -29,7 +29,7 @@ from ser_edge.train.splits import load_split
 class WindowSet:
     """Model windows of some audio files, with the file (and its label, -1 if unknown) of each window."""
 
-    windows: np.ndarray  # (N, frames, n_mfcc) float32
+    windows: np.ndarray  # (N, frames, n_features) float32
     owner: np.ndarray  # (N,) index into ``files``
     files: tuple[str, ...]
     labels: np.ndarray  # (len(files),) class index per file, -1 when unknown
@@ -38,7 +38,7 @@ class WindowSet:
 
 
 def file_windows(path: str | os.PathLike, meta: ModelMeta) -> np.ndarray:
-    """All normalised windows (N, frames, n_mfcc) of one audio file, as the runtime makes them."""
+    """All normalised windows (N, frames, n_features) of one audio file, as the runtime makes them."""
     audio = read_audio(path, meta.features.sample_rate)
     return signal_windows(audio.samples, meta)
 

@@ -29,8 +29,8 @@ MIN_ADAPT_S = 5.0
 class SpeakerStats:
     """Mean and standard deviation of each coefficient over one voice's voiced frames."""
 
-    mean: np.ndarray  # (n_mfcc,) float32
-    std: np.ndarray  # (n_mfcc,) float32, floored
+    mean: np.ndarray  # (n_features,) float32
+    std: np.ndarray  # (n_features,) float32, floored
     frames: int  # voiced frames they were measured on
 
     def normalise(self, windows: np.ndarray) -> np.ndarray:
@@ -83,7 +83,7 @@ def min_voice_frames(features: FeatureSpec) -> int:
 
 def stats_of_signals(signals_frames: Iterable[np.ndarray], features: FeatureSpec) -> SpeakerStats | None:
     """One voice's statistics from the MFCC frames of several of its recordings (voiced frames only)."""
-    total = StatsAccumulator(features.n_mfcc)
+    total = StatsAccumulator(features.n_features)
     for frames in signals_frames:
         total.add_speech([frames], features)
     return total.stats()

@@ -11,6 +11,14 @@ power's 1/n_fft is folded into those matrices, and the log energy's place in
 c0 into the DCT matrix. A frame's result differs by float32 rounding (about
 1e-6) with how many frames share the product, which is how far streaming and
 batch may differ.
+
+With ``pitch`` on, two prosody columns follow the MFCCs, from the same power
+spectrum (no second FFT): subharmonic summation (Hermes 1988) over the
+magnitudes below ``PITCH_BAND_HZ``, the pre-emphasis undone inside the comb
+matrix. Column one is log2 of the F0 candidate with the largest harmonic sum
+over 100 Hz; column two is the voicing, 1 minus the band's mean magnitude over
+that candidate's mean harmonic magnitude (about 0 for noise, near 1 for a
+clean harmonic voice).
 """
 
 from __future__ import annotations
@@ -29,6 +37,12 @@ if TYPE_CHECKING:
 BLOCK_FRAMES = 64
 #: What python_speech_features puts in place of an exact zero before the log.
 ZERO_REPLACEMENT = float(np.finfo(np.float64).eps)
+#: Prosody columns a ``pitch`` spec appends: log2(F0 / 100 Hz) and voicing.
+PITCH_COLUMNS = 2
+#: F0 candidates: log-spaced from PITCH_MIN_HZ to PITCH_MAX_HZ, PITCH_STEPS_PER_OCTAVE per octave.
+PITCH_MIN_HZ, PITCH_MAX_HZ, PITCH_STEPS_PER_OCTAVE = 60.0, 480.0, 16
+#: Harmonics are summed below this frequency, each weighted PITCH_DECAY ** (h - 1) (Hermes' compression).
+PITCH_BAND_HZ, PITCH_DECAY = 1250.0, 0.84
 
 
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
@@ -91,11 +105,47 @@ class _Band:
 
 
 @dataclass(frozen=True)
+class _Comb:
+    """Subharmonic summation as one product: magnitudes (n, bins) @ weights -> harmonic sums (n, candidates) and the band mean."""
+
+    bins: int  # magnitudes of FFT bins [0, bins) are used
+    weights: np.ndarray  # (bins, candidates + 1) float32; the last column gives the band's mean magnitude; pre-emphasis undone
+    inverse_sums: np.ndarray  # (candidates,) float32: 1 / the sum of each candidate's harmonic weights
+    log2_f0: np.ndarray  # (candidates,) float32: log2(candidate / 100 Hz)
+
+
+def pitch_comb(spec: FeatureSpec) -> _Comb:
+    """The harmonic comb of ``spec``'s FFT (see the module docstring); each harmonic is split between its two nearest bins."""
+    bin_hz = spec.sample_rate / spec.n_fft
+    band_hz = min(PITCH_BAND_HZ, (spec.n_fft // 2 - 1) * bin_hz)  # a harmonic's upper neighbour bin must exist
+    steps = int(round(np.log2(PITCH_MAX_HZ / PITCH_MIN_HZ) * PITCH_STEPS_PER_OCTAVE))
+    candidates = PITCH_MIN_HZ * 2.0 ** (np.arange(steps + 1) / PITCH_STEPS_PER_OCTAVE)
+    candidates = candidates[candidates <= band_hz]  # FeatureSpec checks that the lowest one fits
+    bins = int(band_hz / bin_hz) + 2
+    weights = np.zeros((bins, candidates.size + 1))
+    sums = np.empty(candidates.size)
+    for k, f0 in enumerate(candidates):
+        harmonic = np.arange(1, int(band_hz // f0) + 1)
+        position = harmonic * f0 / bin_hz
+        low = np.floor(position).astype(int)
+        share = position - low
+        weight = PITCH_DECAY ** (harmonic - 1.0)
+        np.add.at(weights[:, k], low, weight * (1.0 - share))
+        np.add.at(weights[:, k], low + 1, weight * share)
+        sums[k] = weight.sum()
+    weights[:, -1] = 1.0 / bins
+    omega = 2.0 * np.pi * np.arange(bins) / spec.n_fft
+    weights /= np.maximum(np.abs(1.0 - spec.preemphasis * np.exp(-1j * omega)), 1e-3)[:, None]
+    return _Comb(bins, weights.astype(np.float32), (1.0 / sums).astype(np.float32), np.log2(candidates / 100.0).astype(np.float32))
+
+
+@dataclass(frozen=True)
 class _Matrices:
     window: np.ndarray  # (win_length,), float64
     bands: tuple[_Band, ...]  # the filterbank, band by band
     energy: np.ndarray  # (n_fft//2+1, 1), float32: 1/n_fft, the frame energy as a product
     dct: np.ndarray  # (n_mels [+1], n_mfcc), float64: lifter folded in; with append_energy the last row puts log energy in c0
+    comb: _Comb | None  # the prosody columns' comb when ``pitch`` is on
 
 
 def _bands(weights: np.ndarray) -> tuple[_Band, ...]:
@@ -122,6 +172,7 @@ def _matrices(spec: FeatureSpec) -> _Matrices:
         bands=_bands(filterbank(spec).T / spec.n_fft),
         energy=np.full((spec.n_fft // 2 + 1, 1), 1.0 / spec.n_fft, dtype=np.float32),
         dct=np.ascontiguousarray(dct),
+        comb=pitch_comb(spec) if spec.pitch else None,
     )
 
 
@@ -138,13 +189,16 @@ class _Workspace:
         self.mel = np.empty((BLOCK_FRAMES, self.mats.dct.shape[0]), dtype=np.float32)
         self.log_mel = np.empty(self.mel.shape)
         self.cepstra = np.empty((BLOCK_FRAMES, spec.n_mfcc))
+        if self.mats.comb is not None:
+            self.magnitude = np.empty((BLOCK_FRAMES, self.mats.comb.bins), dtype=np.float32)
+            self.harmonics = np.empty((BLOCK_FRAMES, self.mats.comb.weights.shape[1]), dtype=np.float32)
         # one block's samples (float64: the window product then runs without casting) and its frames as a strided view
         self.samples = np.zeros((BLOCK_FRAMES - 1) * spec.hop_length + spec.win_length)
         self.scratch = np.empty(self.samples.size, dtype=np.float32)
         self.frames = np.lib.stride_tricks.sliding_window_view(self.samples, spec.win_length)[:: spec.hop_length]
 
     def block(self, frames: np.ndarray, out: np.ndarray) -> None:
-        """MFCC of up to BLOCK_FRAMES pre-emphasised frames (n, win_length) into ``out`` (n, n_mfcc) float32."""
+        """MFCC (and prosody) of up to BLOCK_FRAMES pre-emphasised frames (n, win_length) into ``out`` (n, n_features) float32."""
         n, spec, mats = len(frames), self.spec, self.mats
         padded, spectrum, power, mel = self.padded[:n], self.spectrum[:n], self.power[:n], self.mel[:n]
         np.multiply(frames, mats.window, out=padded[:, : spec.win_length])
@@ -163,7 +217,22 @@ class _Workspace:
         log_mel, cepstra = self.log_mel[:n], self.cepstra[:n]
         np.log(mel, out=log_mel)  # the DCT in float64: in float32 its partial sums (~100) lost up to 4e-5
         np.matmul(log_mel, mats.dct, out=cepstra)
-        out[...] = cepstra
+        out[:, : spec.n_mfcc] = cepstra
+        if mats.comb is not None:
+            self._prosody(power, out[:, spec.n_mfcc :])
+
+    def _prosody(self, power: np.ndarray, out: np.ndarray) -> None:
+        """The two prosody columns (log2 F0 / 100 Hz, voicing) of a block's power spectra into ``out`` (n, 2)."""
+        comb, n = self.mats.comb, len(power)
+        magnitude, harmonics = self.magnitude[:n], self.harmonics[:n]
+        np.sqrt(power[:, : comb.bins], out=magnitude)
+        np.matmul(magnitude, comb.weights, out=harmonics)
+        best = harmonics[:, :-1].argmax(axis=1)
+        mean_harmonic = harmonics[np.arange(n), best] * comb.inverse_sums[best]
+        out[:, 0] = comb.log2_f0[best]
+        # (harmonic - band mean) / harmonic, written so that silence (both 0) gives 0
+        out[:, 1] = (mean_harmonic - harmonics[:, -1]) / np.maximum(mean_harmonic, np.float32(1e-12))
+        np.clip(out[:, 1], 0.0, 1.0, out=out[:, 1])
 
 
 _local = threading.local()
@@ -183,8 +252,8 @@ def workspace(spec: FeatureSpec) -> _Workspace:
 
 
 def frames_to_mfcc(frames: np.ndarray, spec: FeatureSpec, out: np.ndarray | None = None) -> np.ndarray:
-    """MFCC of already pre-emphasised frames, shape (n, win_length) -> (n, n_mfcc) float32 (into ``out`` when given)."""
-    out = np.empty((len(frames), spec.n_mfcc), dtype=np.float32) if out is None else out
+    """MFCC of already pre-emphasised frames, shape (n, win_length) -> (n, n_features) float32 (into ``out`` when given)."""
+    out = np.empty((len(frames), spec.n_features), dtype=np.float32) if out is None else out
     work = workspace(spec)
     for start in range(0, len(frames), BLOCK_FRAMES):
         stop = min(start + BLOCK_FRAMES, len(frames))

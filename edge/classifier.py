@@ -130,8 +130,8 @@ class Classifier:
         if voice is None:
             return None
         self._check_adaptable()
-        if voice.mean.shape != (self.meta.features.n_mfcc,):
-            raise ValueError(f"voice statistics have {voice.mean.shape[0]} coefficients; the model takes {self.meta.features.n_mfcc}")
+        if voice.mean.shape != (self.meta.features.n_features,):
+            raise ValueError(f"voice statistics have {voice.mean.shape[0]} coefficients; the model takes {self.meta.features.n_features}")
         return voice
 
     def _check_adaptable(self) -> None:

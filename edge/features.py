@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ser_edge import checks
-from ser_edge.cepstra import BLOCK_FRAMES, ZERO_REPLACEMENT, frames_to_mfcc, hz_to_mel, mel_to_hz, workspace
+from ser_edge.cepstra import BLOCK_FRAMES, PITCH_COLUMNS, PITCH_MIN_HZ, ZERO_REPLACEMENT, frames_to_mfcc, hz_to_mel, mel_to_hz, workspace
 
 __all__ = ["FeatureError", "FeatureSpec", "StreamingMFCC", "ZERO_REPLACEMENT", "as_float_signal", "hz_to_mel", "mel_to_hz", "mfcc", "preemphasise"]
 
@@ -54,6 +54,7 @@ class FeatureSpec:
     append_energy: bool = True  # replace c0 by the log of the frame's spectral energy
     pad_end: bool = True  # zero-pad the last partial frame, as python_speech_features does
     log_floor: float = 1e-10  # clamp power below this before the log; 0 = only replace exact zeros (psf)
+    pitch: bool = False  # append two prosody columns per frame: log2 F0 / 100 Hz and voicing (ser_edge.cepstra)
 
     def __post_init__(self) -> None:
         try:
@@ -79,6 +80,8 @@ class FeatureSpec:
             problems.append("lifter must be >= 0")
         if self.log_floor < 0:
             problems.append("log_floor must be >= 0")
+        if self.pitch and (self.n_fft // 2 - 1) * self.sample_rate / self.n_fft < PITCH_MIN_HZ:
+            problems.append(f"pitch needs FFT bins up to {PITCH_MIN_HZ:g} Hz and one above")
         if problems:
             raise FeatureError("invalid FeatureSpec: " + "; ".join(problems))
 
@@ -98,10 +101,16 @@ class FeatureSpec:
         checks.text("window", self.window, 32)
         checks.flag("append_energy", self.append_energy)
         checks.flag("pad_end", self.pad_end)
+        checks.flag("pitch", self.pitch)
 
     @property
     def upper_frequency(self) -> float:
         return float(self.fmax) if self.fmax is not None else self.sample_rate / 2
+
+    @property
+    def n_features(self) -> int:
+        """Columns per frame: the MFCCs, then the two prosody columns when ``pitch`` is on."""
+        return self.n_mfcc + (PITCH_COLUMNS if self.pitch else 0)
 
     @property
     def frames_per_second(self) -> float:
@@ -117,7 +126,11 @@ class FeatureSpec:
         return 1 + (-(-extra // self.hop_length) if self.pad_end else extra // self.hop_length)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as JSON-ready values; ``pitch`` only when on, so a spec without it reads and hashes as before it existed."""
+        d = dataclasses.asdict(self)
+        if not self.pitch:
+            del d["pitch"]
+        return d
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
@@ -180,10 +193,10 @@ def _frame(x: np.ndarray, spec: FeatureSpec, n_frames: int) -> np.ndarray:
 
 
 def mfcc(signal: np.ndarray, spec: FeatureSpec) -> np.ndarray:
-    """MFCC matrix (n_frames, n_mfcc), float32, of a mono signal at ``spec.sample_rate``."""
+    """MFCC matrix (n_frames, n_features), float32, of a mono signal at ``spec.sample_rate``."""
     x = as_float_signal(signal)
     n = spec.n_frames(x.size)
-    out = np.empty((n, spec.n_mfcc), dtype=np.float32)
+    out = np.empty((n, spec.n_features), dtype=np.float32)
     work = workspace(spec)
     for first in range(0, n, BLOCK_FRAMES):  # pre-emphasis and framing a block at a time: no copy of the whole signal
         count = min(BLOCK_FRAMES, n - first)
@@ -224,7 +237,7 @@ class StreamingMFCC:
         return self._emitted
 
     def push(self, block: np.ndarray) -> np.ndarray:
-        """Add samples; return the frames that became complete, shape (k, n_mfcc)."""
+        """Add samples; return the frames that became complete, shape (k, n_features)."""
         x = as_float_signal(block)
         if x.size:
             emphasised = preemphasise(x, self.spec.preemphasis, self._last_sample)
@@ -244,7 +257,7 @@ class StreamingMFCC:
 
     def _emit(self, count: int) -> np.ndarray:
         if count == 0:
-            return np.zeros((0, self.spec.n_mfcc), dtype=np.float32)
+            return np.zeros((0, self.spec.n_features), dtype=np.float32)
         frames = _frame(self._pending, self.spec, count)
         out = frames_to_mfcc(frames, self.spec)
         self._pending = self._pending[count * self.spec.hop_length :].copy()

@@ -103,7 +103,7 @@ def streamed_windows(
     starts = window_starts(length, window) + found.start
     pending: list[np.ndarray] = []
     pending_starts: list[int] = []
-    buffer = np.zeros((0, spec.n_mfcc), dtype=np.float32)
+    buffer = np.zeros((0, spec.n_features), dtype=np.float32)
     buffer_start, next_window = 0, 0  # frame index of buffer[0]; index into starts
     for chunk, _ in mfcc_chunks(blocks, spec):
         buffer = np.concatenate([buffer, chunk])
@@ -129,4 +129,4 @@ def _frames(blocks: Iterable[np.ndarray], spec: FeatureSpec, start: int, stop: i
         if lo < hi:
             kept.append(chunk[lo:hi])
         index += len(chunk)
-    return np.concatenate(kept) if kept else np.zeros((0, spec.n_mfcc), dtype=np.float32)
+    return np.concatenate(kept) if kept else np.zeros((0, spec.n_features), dtype=np.float32)

@@ -60,13 +60,13 @@ class LoadedModel:
     _window_shape: tuple[int, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_window_shape", (self.meta.window.frames, self.meta.features.n_mfcc))
+        object.__setattr__(self, "_window_shape", (self.meta.window.frames, self.meta.features.n_features))
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
-        """Class probabilities (N, labels) float32 of windows shaped (N, frames, n_mfcc)."""
+        """Class probabilities (N, labels) float32 of windows shaped (N, frames, n_features)."""
         x = np.ascontiguousarray(windows, dtype=np.float32)  # no copy of C-ordered float32 windows
         if x.shape[1:] != self._window_shape:  # any other number of dimensions differs too
-            raise ModelError(f"{self.path}: windows must have shape (N, {self.meta.window.frames}, {self.meta.features.n_mfcc}), got {x.shape}")
+            raise ModelError(f"{self.path}: windows must have shape (N, {self.meta.window.frames}, {self.meta.features.n_features}), got {x.shape}")
         if len(x) == 0:
             return np.zeros((0, len(self.meta.labels)), dtype=np.float32)
         return self._run(x)
@@ -142,7 +142,7 @@ class _Graph:
 
 def _check_shapes(path: Path, meta: ModelMeta, in_shape: tuple[Any, ...], out_shape: tuple[Any, ...]) -> None:
     """Refuse a model whose input or output does not fit its metadata's windows and labels."""
-    frames, coefs = meta.window.frames, meta.features.n_mfcc
+    frames, coefs = meta.window.frames, meta.features.n_features
     if len(in_shape) != 3 or tuple(in_shape[1:]) != (frames, coefs):
         raise ModelError(f"{path}: input shape {tuple(in_shape)} does not fit the metadata's windows (batch, {frames} frames, {coefs} MFCC)")
     if len(out_shape) != 2 or out_shape[1] != len(meta.labels):

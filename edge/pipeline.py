@@ -43,7 +43,7 @@ def mfcc_chunks(blocks: Iterable[np.ndarray], spec: FeatureSpec) -> Iterator[tup
     second = None if first is None else next(iterator, None)
     if first is not None and second is None:
         yield mfcc(first, spec), first
-        yield np.zeros((0, spec.n_mfcc), dtype=np.float32), None
+        yield np.zeros((0, spec.n_features), dtype=np.float32), None
         return
     stream = StreamingMFCC(spec)
     for block in itertools.chain([b for b in (first, second) if b is not None], iterator):
@@ -70,7 +70,7 @@ def features_of_blocks(blocks: Iterable[np.ndarray], spec: FeatureSpec, *, max_f
 
 
 def signal_windows(samples: np.ndarray, meta: ModelMeta) -> np.ndarray:
-    """The model windows (N, frames, n_mfcc) of mono samples at the model rate."""
+    """The model windows (N, frames, n_features) of mono samples at the model rate."""
     return clip_windows(mfcc(samples, meta.features), meta.window)[0]
 
 

@@ -116,7 +116,7 @@ class StreamEngine:
         self.hop_frames = max(1, int(round(self.decision.hop_s * self.fps)))
         self.min_frames = max(1, int(round(self.config.min_audio_s * self.fps)))
         self._mfcc = StreamingMFCC(meta.features)
-        self._ring = np.zeros((self.window.frames, meta.features.n_mfcc), dtype=np.float32)
+        self._ring = np.zeros((self.window.frames, meta.features.n_features), dtype=np.float32)
         self._voiced = np.zeros(self.window.frames, dtype=bool)
         self._level = np.zeros(self.window.frames, dtype=np.float32)
         self._frames_seen = 0
@@ -125,7 +125,7 @@ class StreamEngine:
         self._vad = VoiceDetector(self.config.vad, self.fps)
         self._recent: deque[np.ndarray] = deque(maxlen=self.decision.smoothing_hops)
         self._ema: np.ndarray | None = None
-        self._heard = StatsAccumulator(meta.features.n_mfcc)  # the voice so far (adapt online / enroll)
+        self._heard = StatsAccumulator(meta.features.n_features)  # the voice so far (adapt online / enroll)
         self._voice = self.config.voice
         self._enroll_frames = int(round(self.config.enroll_s * self.fps))
         self._least_voice = min_voice_frames(meta.features)

@@ -45,7 +45,7 @@ def speaker_from_table(table: Mapping[str, str]) -> Speaker:
 def file_voice(path: str, meta: ModelMeta) -> StatsAccumulator | None:
     """The voiced frames of one file, as sums; None when it cannot be read (its scoring pass reports why)."""
     spec = meta.features
-    total = StatsAccumulator(spec.n_mfcc)
+    total = StatsAccumulator(spec.n_features)
     try:
         total.add_speech((frames for frames, _ in mfcc_chunks(iter_blocks(path, spec.sample_rate, BLOCK_SECONDS), spec)), spec)
     except (AudioError, FeatureError, OSError, ValueError):
@@ -59,7 +59,7 @@ def batch_voices(paths: Sequence[str], meta: ModelMeta, speaker: Speaker) -> tup
     sums: dict[str, StatsAccumulator] = {}
     for path, key in zip(paths, keys):
         if key is not None and (found := file_voice(path, meta)) is not None:
-            sums.setdefault(key, StatsAccumulator(meta.features.n_mfcc)).merge(found)
+            sums.setdefault(key, StatsAccumulator(meta.features.n_features)).merge(found)
     least = min_voice_frames(meta.features)
     stats = {key: total.stats(min_frames=least) for key, total in sums.items()}
     return [stats.get(key) if key is not None else None for key in keys], keys

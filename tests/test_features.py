@@ -223,6 +223,7 @@ def specs(draw: st.DrawFn) -> FeatureSpec:
         append_energy=draw(st.booleans()),
         pad_end=draw(st.booleans()),
         log_floor=draw(st.sampled_from([0.0, 1e-10, 1e-3])),
+        pitch=draw(st.booleans()) and (n_fft // 2 - 1) * sample_rate / n_fft >= cepstra.PITCH_MIN_HZ,
     )
 
 
@@ -238,7 +239,10 @@ def test_spec_round_trips_through_dict_and_json(spec: FeatureSpec) -> None:
 @given(spec=specs(), n=st.integers(0, 3000))
 def test_any_valid_spec_gives_finite_features(spec: FeatureSpec, n: int) -> None:
     out = mfcc(noise(n, n), spec)
-    assert out.shape == (spec.n_frames(n), spec.n_mfcc) and np.isfinite(out).all()
+    assert out.shape == (spec.n_frames(n), spec.n_features) and np.isfinite(out).all()
+    if spec.pitch:  # the prosody columns: log2 F0 / 100 Hz within the candidates' range, voicing in [0, 1]
+        assert (out[:, -2] >= np.log2(cepstra.PITCH_MIN_HZ / 100) - 1e-6).all() and (out[:, -2] <= np.log2(cepstra.PITCH_MAX_HZ / 100) + 1e-6).all()
+        assert ((out[:, -1] >= 0) & (out[:, -1] <= 1)).all()
 
 
 @pytest.mark.parametrize(
@@ -258,6 +262,7 @@ def test_any_valid_spec_gives_finite_features(spec: FeatureSpec, n: int) -> None
         {"preemphasis": -0.1},
         {"lifter": -1},
         {"log_floor": -1.0},
+        {"pitch": True, "sample_rate": 1000, "n_fft": 16},  # no FFT bin above 60 Hz
     ],
     ids=lambda bad: "-".join(f"{k}={v}" for k, v in bad.items()),
 )
@@ -274,3 +279,53 @@ def test_unknown_keys_raise() -> None:
         FeatureSpec.from_dict(data)
     with pytest.raises(FeatureError, match="n_ceps"):
         FeatureSpec.from_json(json.dumps(data))
+
+
+# --- prosody columns (pitch) ---------------------------------------------------------------
+
+
+def harmonic_tone(f0: float, seconds: float = 1.0, rate: int = 16000) -> np.ndarray:
+    """A voice-like tone: 14 harmonics of f0 falling as 1/h."""
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.1 * sum(np.sin(2 * np.pi * f0 * h * t) / h for h in range(1, 15))).astype(np.float32)
+
+
+@pytest.mark.parametrize("f0", [75.0, 110.0, 180.0, 260.0, 400.0])
+def test_pitch_column_finds_the_fundamental_of_a_harmonic_tone(f0: float) -> None:
+    spec = FeatureSpec(pitch=True)
+    out = mfcc(harmonic_tone(f0), spec)
+    assert out.shape == (spec.n_frames(16000), spec.n_mfcc + 2)
+    np.testing.assert_array_equal(out[:, : spec.n_mfcc], mfcc(harmonic_tone(f0), FeatureSpec()))  # the MFCCs are untouched
+    inner = out[5:-5]  # frames that hold the tone only
+    assert np.abs(inner[:, -2] - np.log2(f0 / 100)).max() <= 1 / 24 + 1e-6  # within half a semitone (the candidates' step is 1/16 octave)
+    assert inner[:, -1].min() > 0.6
+
+
+def test_voicing_is_low_on_noise_and_silence() -> None:
+    spec = FeatureSpec(pitch=True)
+    assert mfcc(noise(16000, 3), spec)[:, -1].mean() < 0.3
+    assert (mfcc(np.zeros(4000, np.float32), spec)[:, -1] == 0).all()
+
+
+def test_pitch_streams_like_batch_and_is_off_in_old_specs() -> None:
+    spec = FeatureSpec(pitch=True)
+    x = np.concatenate([harmonic_tone(130.0, 0.5), harmonic_tone(210.0, 0.5), noise(3000, 4)])
+    batch = mfcc(x, spec)
+    streamed = stream(x, [333, 1, 4000, 17], spec)
+    np.testing.assert_allclose(streamed[:, :-2], batch[:, :-2], rtol=0, atol=1e-5)
+    voiced = batch[:, -1] > 0.6
+    np.testing.assert_array_equal(streamed[voiced, -2], batch[voiced, -2])
+    np.testing.assert_allclose(streamed[:, -1], batch[:, -1], rtol=0, atol=1e-4)
+    # a spec without pitch writes no pitch key, so the metadata of models made before it reads and hashes as it did
+    assert "pitch" not in FeatureSpec().to_dict() and spec.to_dict()["pitch"] is True
+    assert FeatureSpec.from_dict({k: v for k, v in spec.to_dict().items() if k != "pitch"}) == FeatureSpec()
+
+
+def test_pitch_of_real_speech_is_lower_for_a_male_than_a_female_actor(ser_data: Path) -> None:
+    """RAVDESS actors 01 (male) and 02 (female), neutral statements: median F0 over voiced frames in the usual ranges."""
+    spec = FeatureSpec(pitch=True)
+    medians = []
+    for actor in ("Actor_01", "Actor_02"):
+        out = np.concatenate([mfcc(read_audio(p, 16000).samples, spec) for p in sorted((ser_data / "ravdess" / actor).glob("03-01-01-*.flac"))])
+        medians.append(100 * 2 ** float(np.median(out[out[:, -1] > 0.5, -2])))
+    assert 70 < medians[0] < 150 < medians[1] < 300, medians

@@ -30,6 +30,7 @@ from ser_edge.train.augment import preset
 from ser_edge.train.clip_sets import clip_set
 from ser_edge.train.fit import (
     BALANCES,
+    POOLS,
     ClipSet,
     TrainConfig,
     all_windows,
@@ -124,6 +125,9 @@ def _training_options(command):
         click.option("--arch", default=SHIPPED.arch, show_default=True, type=click.Choice(["cnn2d", "dscnn", "cnn1d"])),
         click.option("--width", default=SHIPPED.width, show_default=True, help="Filters of the first conv layer."),
         click.option("--dropout", default=SHIPPED.dropout, show_default=True),
+        click.option(
+            "--pool", default=SHIPPED.pool, show_default=True, type=click.Choice(POOLS), help="cnn1d pooling over time (stats: mean and mean square)."
+        ),
         click.option("--mixup", default=SHIPPED.mixup, show_default=True, help="Mixup Beta(a, a) parameter; 0 disables."),
         click.option(
             "--adversary",
@@ -141,6 +145,7 @@ def _training_options(command):
         click.option("--n-fft", default=SHIPPED.features.n_fft, show_default=True),
         click.option("--n-mels", default=SHIPPED.features.n_mels, show_default=True),
         click.option("--n-mfcc", default=SHIPPED.features.n_mfcc, show_default=True),
+        click.option("--pitch/--no-pitch", default=SHIPPED.features.pitch, show_default=True, help="Append prosody columns (log F0 and voicing) to the MFCCs."),
         click.option(
             "--window-s", default=SHIPPED.window.frames / SHIPPED.features.frames_per_second, show_default=True, help="Model input window in seconds."
         ),
@@ -182,7 +187,12 @@ def _config(opts: dict[str, Any]) -> TrainConfig:
     """TrainConfig from the shared options."""
     rate = SHIPPED.features.sample_rate
     spec = dataclasses.replace(
-        SHIPPED.features, win_length=int(round(opts["frame_ms"] * rate / 1000)), n_fft=opts["n_fft"], n_mels=opts["n_mels"], n_mfcc=opts["n_mfcc"]
+        SHIPPED.features,
+        win_length=int(round(opts["frame_ms"] * rate / 1000)),
+        n_fft=opts["n_fft"],
+        n_mels=opts["n_mels"],
+        n_mfcc=opts["n_mfcc"],
+        pitch=opts["pitch"],
     )
     window = dataclasses.replace(
         SHIPPED.window, frames=int(round(opts["window_s"] * spec.frames_per_second)), hop_frames=int(round(spec.frames_per_second)), norm=opts["norm"]
@@ -192,6 +202,7 @@ def _config(opts: dict[str, Any]) -> TrainConfig:
         arch=opts["arch"],
         width=opts["width"],
         dropout=opts["dropout"],
+        pool=opts["pool"],
         mixup=opts["mixup"],
         adversary=opts["adversary"],
         seed=opts["train_seed"],

@@ -40,7 +40,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     label_smoothing: float = 0.05
     mixup: float = 0.0  # Beta(a, a) mixing of window pairs and their labels; 0 disables
-    pool: str = "avg"  # cnn1d pooling: "avg" or "avgmax"
+    pool: str = "avg"  # cnn1d pooling over time: one of train.networks.POOLS
     balance: str = "class"  # loss weights: "class" (over all clips) or "corpus" (every corpus and its classes alike)
     adapt_share: float = 0.5  # window norm "speaker": share of training windows normalised by their voice's statistics
     adversary: float = 0.0  # speaker-adversarial strength (train.adversary); 0 disables
@@ -89,6 +89,8 @@ def speaker_stats(clips: ClipSet, features: FeatureSpec) -> dict[str, SpeakerSta
 
 
 BALANCES = ("class", "corpus")
+#: cnn1d's ways of pooling over time (train.networks).
+POOLS = ("avg", "avgmax", "stats")
 
 
 def clip_weights(labels: np.ndarray, corpora: Sequence[str], n_classes: int, *, balance: str) -> np.ndarray:
@@ -130,7 +132,7 @@ def _epoch_windows(clips: ClipSet, cfg: TrainConfig, rng: np.random.Generator, s
     statistics and the rest by their own, so one model serves both before and after adaptation.
     """
     order = rng.permutation(len(clips.labels))
-    out = np.empty((len(order), cfg.window.frames, cfg.features.n_mfcc), dtype=np.float32)
+    out = np.empty((len(order), cfg.window.frames, cfg.features.n_features), dtype=np.float32)
     for row, i in enumerate(order):
         copies = clips.features[i]
         feats = trim(copies[int(rng.integers(len(copies)))], cfg.window)
@@ -252,7 +254,7 @@ def train_model(train: ClipSet, val: ClipSet | None, labels: Sequence[str], cfg:
         keras.mixed_precision.set_global_policy("mixed_float16")
         log("GPU found: training with mixed precision")
     options = {"pool": cfg.pool} if cfg.arch == "cnn1d" else {}
-    model = build_network(cfg.arch, cfg.window.frames, cfg.features.n_mfcc, len(labels), width=cfg.width, dropout=cfg.dropout, **options)
+    model = build_network(cfg.arch, cfg.window.frames, cfg.features.n_features, len(labels), width=cfg.width, dropout=cfg.dropout, **options)
     log(f"model {cfg.arch}: {model.count_params():,} parameters")
 
     weights = clip_weights(train.labels, train.corpora, len(labels), balance=cfg.balance)
@@ -281,7 +283,7 @@ def train_model(train: ClipSet, val: ClipSet | None, labels: Sequence[str], cfg:
             for s in range(0, len(y), cfg.batch_size):
                 yield x[s : s + cfg.batch_size], t[s : s + cfg.batch_size], w[s : s + cfg.batch_size]
 
-    shape = (None, cfg.window.frames, cfg.features.n_mfcc)
+    shape = (None, cfg.window.frames, cfg.features.n_features)
     data = tf.data.Dataset.from_generator(
         epochs,
         output_signature=(

@@ -12,6 +12,8 @@ from collections.abc import Callable
 import keras
 from keras import layers
 
+from ser_edge.train.fit import POOLS
+
 MAX_PARAMS = 300_000
 
 
@@ -63,6 +65,9 @@ def cnn1d(frames: int, coefs: int, n_classes: int, width: int = 96, dropout: flo
 
     ``pool='avgmax'`` concatenates global average and max pooling: the max keeps
     the strongest local evidence (a shout, a laugh) that averaging dilutes.
+    ``pool='stats'`` concatenates the mean and the mean square over time (statistics
+    pooling: how much a feature varies, not only its level; no square root, so it
+    stays int8-friendly).
     """
     inp = keras.Input((frames, coefs), name="mfcc")
     x = inp
@@ -75,6 +80,10 @@ def cnn1d(frames: int, coefs: int, n_classes: int, width: int = 96, dropout: flo
     pooled = layers.GlobalAveragePooling1D()(x)
     if pool == "avgmax":
         pooled = layers.Concatenate()([pooled, layers.GlobalMaxPooling1D()(x)])
+    elif pool == "stats":
+        pooled = layers.Concatenate()([pooled, layers.GlobalAveragePooling1D()(layers.Multiply()([x, x]))])
+    elif pool != "avg":
+        raise ValueError(f"unknown pooling {pool!r}; choose from {list(POOLS)}")
     x = layers.Dropout(dropout)(pooled)
     return _head(inp, x, n_classes, "cnn1d")
 
