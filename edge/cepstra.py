@@ -227,12 +227,13 @@ class _Workspace:
         magnitude, harmonics = self.magnitude[:n], self.harmonics[:n]
         np.sqrt(power[:, : comb.bins], out=magnitude)
         np.matmul(magnitude, comb.weights, out=harmonics)
-        best = harmonics[:, :-1].argmax(axis=1)
-        mean_harmonic = harmonics[np.arange(n), best] * comb.inverse_sums[best]
-        out[:, 0] = comb.log2_f0[best]
+        sums = harmonics[:, :-1]
+        best = sums.argmax(axis=1)
+        mean_harmonic = sums.max(axis=1) * comb.inverse_sums.take(best)
+        out[:, 0] = comb.log2_f0.take(best)
         # (harmonic - band mean) / harmonic, written so that silence (both 0) gives 0
-        out[:, 1] = (mean_harmonic - harmonics[:, -1]) / np.maximum(mean_harmonic, np.float32(1e-12))
-        np.clip(out[:, 1], 0.0, 1.0, out=out[:, 1])
+        voicing = (mean_harmonic - harmonics[:, -1]) / np.maximum(mean_harmonic, np.float32(1e-12))
+        out[:, 1] = np.clip(voicing, 0.0, 1.0)
 
 
 _local = threading.local()

@@ -62,20 +62,20 @@ def _write_corpus(root: Path) -> Path:
     return root / "split.json"
 
 
-def _train(root: Path, split: Path, out: Path) -> Path:
+def _train(root: Path, split: Path, out: Path, meta: ModelMeta = META, pool: str = "avg") -> Path:
     """Fit the project's own cnn1d (narrow) on the training windows and save its shipped form as the trainer does."""
     from ser_edge.train.networks import build_network, calibrated  # imports keras, so after the skips
 
     paths, labels = split_files(root, split, "train", LABELS)
-    train = window_set(paths, labels, META, "train")
+    train = window_set(paths, labels, meta, "train")
     keras.utils.set_random_seed(0)
-    logits = build_network("cnn1d", META.window.frames, META.features.n_mfcc, len(LABELS), width=8, dropout=0.0)
+    logits = build_network("cnn1d", meta.window.frames, meta.features.n_features, len(LABELS), width=8, dropout=0.0, pool=pool)
     logits.compile(optimizer=keras.optimizers.Adam(0.02), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     logits.fit(train.windows, train.labels[train.owner], epochs=40, batch_size=32, verbose=0)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "model.keras"
     calibrated(logits, 1.0).save(path)  # Rescaling + float32 Softmax on top, as ser-train ships it
-    write_sidecar(path, META)
+    write_sidecar(path, meta)
     shutil.copy(split, out / "split.json")
     return path
 
@@ -156,6 +156,19 @@ def test_int8_tflite_is_full_integer_and_agrees(converted, model_path, test_wind
     assert np.mean(probs.argmax(1) == reference.argmax(1)) >= 0.97
     onnx_probs = _predict(out / "model.int8.onnx", test_windows)
     assert onnx_probs.dtype == np.float32 and np.mean(onnx_probs.argmax(1) == reference.argmax(1)) >= 0.97
+
+
+def test_prosody_columns_and_statistics_pooling_convert_to_full_integer_int8(corpus, tmp_path):
+    """A model on MFCC + pitch columns with mean and mean-square pooling: int8 through LiteRT agrees with Keras, and its
+    metadata carries the pitch setting, so the runtime computes the same columns."""
+    meta = dataclasses.replace(META, features=dataclasses.replace(META.features, pitch=True))
+    model_path = _train(*corpus, tmp_path / "run", meta=meta, pool="stats")
+    result = _convert(model_path, "--int8", "-o", tmp_path / "out", "--data", corpus[0], "--json")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)["results"][0]["figures"]
+    assert figures["window_agreement"] >= 0.97 and figures["keras_accuracy"] > 0.9
+    converted = tmp_path / "out" / "model.int8.tflite"
+    assert load_model(converted).meta.features.n_features == 15 and _tflite_tensors(converted)[0]["shape"].tolist() == [1, 40, 15]
 
 
 def test_metadata_round_trip(converted):

@@ -16,7 +16,7 @@ from ser_edge.model_meta import read_sidecar
 from ser_edge.pipeline import clip_probabilities
 from ser_edge.train import channel
 from ser_edge.train.augment import AugmentConfig, augment_waveform, preset, spec_augment
-from ser_edge.train.fit import clip_weights, fit_temperature, kept_epoch, mixup, read_history, softmax, trained_on
+from ser_edge.train.fit import TrainConfig, clip_weights, fit_temperature, kept_epoch, mixup, read_history, softmax, trained_on, weight_average_callback
 
 
 def test_augment_waveform_changes_the_clip_within_its_ranges() -> None:
@@ -251,7 +251,7 @@ def test_short_training_run_end_to_end(ser_data: Path, tmp_path: Path) -> None:
     assert again["n"] == sum(1 for item in split["items"] if item["split"] == "test")  # the whole test split
 
     # A refit trains the run's recipe on train + validation for the run's kept epoch, with the run's temperature.
-    kept = kept_epoch(read_history(out / "history.csv"))
+    kept = kept_epoch(read_history(out / "history.csv"), TrainConfig())
     refit = tmp_path / "refit"
     refitted = CliRunner().invoke(main, ["refit", str(out), "--data", str(ser_data), "--out", str(refit), "--cache", str(tmp_path / "cache")])
     assert refitted.exit_code == 0, refitted.output
@@ -353,6 +353,28 @@ def test_generalise_command_writes_the_matrix(ser_data: Path, tmp_path: Path) ->
     assert "Criterion, adapted" in (out / "generalise.md").read_text()
 
 
+def test_weight_average_is_the_mean_of_the_last_epochs_weights_and_the_run_keeps_its_last_epoch() -> None:
+    import keras
+
+    from ser_edge.train.networks import build_network
+
+    keras.utils.set_random_seed(0)
+    model = build_network("cnn1d", 16, 5, 3, width=4, dropout=0.0)
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    seen = []
+    snapshot = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(model.get_weights()))
+    average = weight_average_callback(model, first_epoch=3)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 16, 5)).astype(np.float32), rng.integers(0, 3, 64)
+    history = model.fit(x, y, epochs=4, batch_size=16, verbose=0, callbacks=[snapshot, average])
+    assert average.count == 2 and not np.allclose(seen[2][0], seen[3][0])  # the weights moved between the averaged epochs
+    average.apply()
+    for got, third, fourth in zip(model.get_weights(), seen[2], seen[3]):  # batch-norm statistics included
+        np.testing.assert_allclose(got, (third.astype(np.float64) + fourth) / 2, rtol=1e-6, atol=1e-7)
+    history.history["val_clip_uar"] = [0.1, 0.5, 0.2, 0.3]
+    assert kept_epoch(history.history, TrainConfig()) == 2 and kept_epoch(history.history, TrainConfig(average_last=2)) == 4
+
+
 def test_gradient_reversal_flips_and_scales_the_gradient_and_ramps_from_zero() -> None:
     import tensorflow as tf
 
@@ -384,6 +406,23 @@ def test_speaker_adversary_trains_a_joint_head_and_ships_the_emotion_model_alone
     assert model.output.shape[-1] == 7 and not any("speaker" in layer.name for layer in model.layers)
     config = read_sidecar(out / "model.keras").training["config"]
     assert config["adversary"] == 0.3 and config["seed"] == 7
+
+
+def test_weight_averaged_run_on_prosody_columns_trains_every_epoch_and_refits_to_the_last(ser_data: Path, tmp_path: Path) -> None:
+    """--average-last with --pitch and --pool stats: no early stopping, the last epoch kept, the pitch columns in the model."""
+    import keras
+
+    from ser_edge.train.cli import main
+
+    out = tmp_path / "avg"
+    _ser_train("train", ser_data, out, epochs=3, limit=40, width=8, extra=("--average-last", "2", "--patience", "1", "--pitch", "--pool", "stats"))
+    meta = read_sidecar(out / "model.keras")
+    assert len(read_history(out / "history.csv")["loss"]) == 3 and meta.training["kept_epoch"] == 3
+    assert meta.features.pitch and meta.training["config"]["average_last"] == 2 and meta.training["config"]["pool"] == "stats"
+    assert keras.models.load_model(out / "model.keras", compile=False).input.shape[1:] == (200, 62)
+    refitted = CliRunner().invoke(main, ["refit", str(out), "--data", str(ser_data), "--out", str(tmp_path / "refit"), "--cache", str(tmp_path / "cache")])
+    assert refitted.exit_code == 0, refitted.output
+    assert read_sidecar(tmp_path / "refit" / "model.keras").training["kept_epoch"] == 3
 
 
 def test_generalise_with_seeds_scores_the_ensemble_and_keeps_each_seed(ser_data: Path, tmp_path: Path) -> None:

@@ -151,6 +151,13 @@ def _training_options(command):
         ),
         click.option("--norm", default=SHIPPED.window.norm, show_default=True, type=click.Choice(NORMS), help="Per-window normalisation (ser_edge.windows)."),
         click.option("--patience", default=SHIPPED.patience, show_default=True, help="Early-stopping patience in epochs."),
+        click.option(
+            "--average-last",
+            default=SHIPPED.average_last,
+            show_default=True,
+            type=click.IntRange(0),
+            help="Ship the mean of the weights of the last N epochs (weight averaging; no early stopping); 0 disables.",
+        ),
         click.option("--cache", "cache_dir", default=None, help="Feature cache folder [default: OUT/../cache]."),
         click.option("--overwrite", is_flag=True, help="Write into OUT even if it already holds files."),
     ]
@@ -210,6 +217,7 @@ def _config(opts: dict[str, Any]) -> TrainConfig:
         batch_size=opts["batch_size"],
         learning_rate=opts["learning_rate"],
         patience=opts["patience"],
+        average_last=opts["average_last"],
         features=spec,
         window=window,
         augment=dataclasses.replace(SHIPPED.augment, copies=opts["copies"]),
@@ -295,14 +303,14 @@ def train(limit: int, **opts) -> None:
     test_set = clip_set(parts["test"], data_root, spec, cache, progress=_progress("test features"))
 
     model, history = train_model(train_set, val_set, LABELS, cfg, out, _log)
-    save_history_plot(history, out / "training_curves.png")
+    save_history_plot(history, out / "training_curves.png", cfg)
 
     val_logits, val_owner = _window_outputs(model, val_set, window)
     temperature = fit_temperature(val_logits, val_owner, val_set.labels)
     _log(f"temperature fitted on validation: {temperature:.3f}")
     training = {
         "epochs_run": len(history["loss"]),
-        "kept_epoch": kept_epoch(history),
+        "kept_epoch": kept_epoch(history, cfg),
         "best_val_clip_uar": float(max(history["val_clip_uar"])),
         "clips": {k: len(v) for k, v in parts.items()},
         "corpora": sorted({i.corpus for i in items}),
@@ -338,7 +346,7 @@ def refit(run: str, data_root: str, out_dir: str, with_test: bool, cache_dir: st
         corpora = list(meta.training["corpora"])
         # The clips RUN drew (all of them unless it ran with --limit, a quick run or a test).
         limit, split_seed = int(meta.training.get("limit", 0)), int(meta.training.get("split_seed", 0))
-        epoch = kept_epoch(read_history(run_dir / "history.csv"))
+        epoch = kept_epoch(read_history(run_dir / "history.csv"), cfg)
         split = load_split(run_dir / "split.json")
     except (OSError, ValueError, KeyError, TypeError) as exc:  # ModelMetaError is a ValueError
         raise click.ClickException(f"{run_dir}: not a finished `ser-train train` run ({exc})") from None
@@ -354,7 +362,7 @@ def refit(run: str, data_root: str, out_dir: str, with_test: bool, cache_dir: st
     _log(f"refit of {run_dir}: {len(fit_items)} clips ({' + '.join(names)}), {epoch} epochs, temperature {meta.temperature:.3f}")
     train_set = clip_set(fit_items, data_root, cfg.features, cache, cfg.augment, cfg.seed, _progress("train features"))
     model, history = train_model(train_set, None, LABELS, cfg, out, _log, stop_epoch=epoch)
-    save_history_plot(history, out / "training_curves.png")
+    save_history_plot(history, out / "training_curves.png", cfg)
     training = {
         "refit_of": str(run_dir),
         "epochs_run": epoch,

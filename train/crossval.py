@@ -10,7 +10,7 @@ import numpy as np
 
 from ser_edge.corpora import LABELS, Item
 from ser_edge.train.clip_sets import clip_set
-from ser_edge.train.fit import TrainConfig, train_model
+from ser_edge.train.fit import TrainConfig, kept_validation_uar, train_model
 from ser_edge.train.splits import Split
 
 
@@ -49,6 +49,6 @@ def crossvalidate(
             out / f"fold{k}",
             log,
         )
-        scores.append(float(max(history["val_clip_uar"])))
+        scores.append(float(kept_validation_uar(history, cfg)))
         log(f"fold {k} ({', '.join(sorted(held))}): best validation UAR {scores[-1]:.3f}")
     return {"config": cfg.to_dict(), "folds": folds, "corpus": corpus, "fold_uar": scores, "mean_uar": float(np.mean(scores))}

@@ -44,6 +44,7 @@ class TrainConfig:
     balance: str = "class"  # loss weights: "class" (over all clips) or "corpus" (every corpus and its classes alike)
     adapt_share: float = 0.5  # window norm "speaker": share of training windows normalised by their voice's statistics
     adversary: float = 0.0  # speaker-adversarial strength (train.adversary); 0 disables
+    average_last: int = 0  # ship the mean of the weights after each of the last N epochs (weight averaging); 0 disables
     patience: int = 15
     seed: int = 1234
     features: FeatureSpec = field(default_factory=FeatureSpec)
@@ -236,11 +237,44 @@ def validation_callback(model, windows: np.ndarray, owner: np.ndarray, clips: Cl
     return ClipMetrics()
 
 
+def weight_average_callback(model, first_epoch: int):
+    """A Keras callback keeping the running mean of ``model``'s weights (batch-norm statistics too) after each epoch from ``first_epoch`` (1-based) on.
+
+    Weight averaging over the end of training (stochastic weight averaging, SWAD) lands in a flatter
+    minimum than any one epoch's weights, which is what holds up on data unlike the training set.
+    """
+    import keras
+
+    class WeightAverage(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mean: list[np.ndarray] = []
+            self.count = 0
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 < first_epoch:
+                return
+            self.count += 1
+            current = model.get_weights()
+            if not self.mean:
+                self.mean = [w.astype(np.float64) for w in current]
+            for mean, w in zip(self.mean, current):
+                mean += (w - mean) / self.count
+
+        def apply(self) -> None:
+            """Put the averaged weights into ``model``."""
+            model.set_weights([mean.astype(w.dtype) for mean, w in zip(self.mean, model.get_weights())])
+
+    return WeightAverage()
+
+
 def train_model(train: ClipSet, val: ClipSet | None, labels: Sequence[str], cfg: TrainConfig, out_dir: Path, log: Log = print, *, stop_epoch: int = 0):
     """Fit a model; returns (best logits model, Keras history dict). Writes checkpoint and TensorBoard logs.
 
     With ``val`` None (a refit on every speaker) nothing selects the epoch: the model trains on the
     recipe's schedule for ``stop_epoch`` epochs, the epoch a held-out run kept, and those weights are returned.
+    With ``cfg.average_last`` the run goes the whole schedule (no early stopping) and the mean of the
+    last epochs' weights is returned; validation then only reports.
     """
     if val is None and not 0 < stop_epoch <= cfg.epochs:
         raise ValueError(f"without validation clips, stop_epoch must be 1..{cfg.epochs}, not {stop_epoch}")
@@ -298,17 +332,30 @@ def train_model(train: ClipSet, val: ClipSet | None, labels: Sequence[str], cfg:
     out_dir.mkdir(parents=True, exist_ok=True)
     best_path = out_dir / "best.weights.h5"
     callbacks = [*extra_callbacks, keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard")), keras.callbacks.CSVLogger(str(out_dir / "history.csv"))]
+    average = weight_average_callback(model, cfg.epochs - cfg.average_last + 1) if cfg.average_last else None
     if val is not None:
         val_x, val_owner = all_windows(val, cfg.window)
-        callbacks[:0] = [
-            validation_callback(model, val_x, val_owner, val, labels),
-            keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_clip_uar", mode="max", save_best_only=True, save_weights_only=True),
-            keras.callbacks.EarlyStopping(monitor="val_clip_uar", mode="max", patience=cfg.patience),
-        ]
+        validation = validation_callback(model, val_x, val_owner, val, labels)
+        callbacks.insert(0, validation)
+        if average is None:
+            callbacks[1:1] = [
+                keras.callbacks.ModelCheckpoint(str(best_path), monitor="val_clip_uar", mode="max", save_best_only=True, save_weights_only=True),
+                keras.callbacks.EarlyStopping(monitor="val_clip_uar", mode="max", patience=cfg.patience),
+            ]
+    if average is not None:
+        callbacks.append(average)
     start = time.time()
     history = fitted.fit(data, steps_per_epoch=steps, epochs=stop_epoch or cfg.epochs, callbacks=callbacks, verbose=2)
     log(f"trained {len(history.history['loss'])} epochs in {time.time() - start:.0f} s")
-    if val is not None:
+    if average is not None:
+        average.apply()
+        log(f"weights averaged over the last {average.count} epochs")
+        if val is not None:  # what the returned weights score, beside each epoch's own
+            scores: dict[str, float] = {}
+            validation.on_epoch_end(0, scores)
+            history.history["averaged_val_clip_uar"] = [scores["val_clip_uar"]]
+            log(f"averaged weights: validation UAR {scores['val_clip_uar']:.3f}")
+    elif val is not None:
         fitted.load_weights(str(best_path))  # the emotion model shares these layers
     return model, history.history
 
@@ -342,12 +389,17 @@ def read_history(path: Path) -> dict[str, list[float]]:
     return {key: [float(row[key]) for row in rows] for key in keys}
 
 
-def kept_epoch(history: dict[str, list[float]]) -> int:
-    """The 1-based epoch whose weights a held-out run kept: its best validation clip UAR."""
-    return int(np.argmax(history["val_clip_uar"])) + 1
+def kept_epoch(history: dict[str, list[float]], cfg: TrainConfig) -> int:
+    """The 1-based epoch a held-out run kept: its best validation clip UAR, or its last when it averaged weights."""
+    return len(history["loss"]) if cfg.average_last else int(np.argmax(history["val_clip_uar"])) + 1
 
 
-def save_history_plot(history: dict[str, list[float]], path: Path) -> None:
+def kept_validation_uar(history: dict[str, list[float]], cfg: TrainConfig) -> float:
+    """The validation clip UAR of the weights a run returned: the kept epoch's, or the averaged weights'."""
+    return history["averaged_val_clip_uar"][0] if cfg.average_last else max(history["val_clip_uar"])
+
+
+def save_history_plot(history: dict[str, list[float]], path: Path, cfg: TrainConfig) -> None:
     """Training curves: loss and file-level validation UAR/accuracy per epoch, the kept (best-UAR) epoch marked.
 
     A refit's history has no validation: its curves are the training ones, its kept epoch the last.
@@ -359,7 +411,7 @@ def save_history_plot(history: dict[str, list[float]], path: Path) -> None:
 
     epochs = np.arange(1, len(history["loss"]) + 1)
     validated = "val_clip_uar" in history
-    best = kept_epoch(history) - 1 if validated else len(epochs) - 1
+    best = kept_epoch(history, cfg) - 1 if validated else len(epochs) - 1
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     a.plot(epochs, history["loss"], label="train loss (augmented windows)")
     b.plot(epochs, history["categorical_accuracy"], label="train accuracy (augmented windows)")

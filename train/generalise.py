@@ -38,7 +38,7 @@ from ser_edge.corpora import CORPORA, GROUPED_BY, LABELS, Item
 from ser_edge.metrics import classification_report, expected_calibration_error
 from ser_edge.pipeline import clip_probabilities
 from ser_edge.train.clip_sets import clip_set
-from ser_edge.train.fit import ClipSet, TrainConfig, all_windows, fit_temperature, softmax, speaker_stats, train_model
+from ser_edge.train.fit import ClipSet, TrainConfig, all_windows, fit_temperature, kept_validation_uar, softmax, speaker_stats, train_model
 from ser_edge.train.splits import Split
 
 #: Corpora with fewer clips than this are test-only (no LOCO row of their own).
@@ -189,7 +189,7 @@ def run_matrix(
                     "train_clips": len(row.train),
                     "train_corpora": sorted({i.corpus for i in row.train}),
                     "epochs_run": len(history["loss"]),
-                    "best_val_clip_uar": float(max(history["val_clip_uar"])),
+                    "best_val_clip_uar": float(kept_validation_uar(history, seed_cfg)),
                     "temperature": members[-1][1],
                 }
             )
