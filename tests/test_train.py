@@ -11,10 +11,11 @@ import pytest
 from click.testing import CliRunner
 from helpers import sine
 
+from ser_edge.features import FeatureSpec, mfcc
 from ser_edge.metrics import classification_report, expected_calibration_error
 from ser_edge.model_meta import read_sidecar
 from ser_edge.pipeline import clip_probabilities
-from ser_edge.train import channel
+from ser_edge.train import channel, voice
 from ser_edge.train.augment import AugmentConfig, augment_waveform, preset, spec_augment
 from ser_edge.train.fit import TrainConfig, clip_weights, fit_temperature, kept_epoch, mixup, read_history, softmax, trained_on, weight_average_callback
 
@@ -118,6 +119,41 @@ def test_channel_preset_copies_stay_finite_bounded_and_differ_from_basic() -> No
     assert differ >= 10
     with pytest.raises(ValueError):
         preset("loud", copies=1)
+
+
+def _median_f0(y: np.ndarray) -> float:
+    """Median F0 in Hz of a clip by the front end's own prosody columns."""
+    return 100.0 * 2 ** float(np.median(mfcc(y, FeatureSpec(pitch=True))[:, -2]))
+
+
+def test_voice_change_scales_pitch_and_keeps_length_and_tempo() -> None:
+    t = np.arange(24000) / RATE
+    tone = (0.2 * sum(np.sin(2 * np.pi * 200 * h * t) / h for h in range(1, 8))).astype(np.float32)
+    tone[8000:12000] = 0.0  # a pause: it must stay where it was (tempo kept)
+    for factor in (0.8, 1.25):
+        y = voice.shift_voice(tone, RATE, factor=factor)
+        assert y.shape == tone.shape and y.dtype == np.float32
+        assert abs(np.log2(_median_f0(y) / (200 * factor))) < 1 / 24  # within half a semitone
+        assert np.abs(y[8400:11600]).max() < 0.05 and np.sqrt(np.mean(y[:7600] ** 2)) > 0.1
+    slow = voice.wsola_stretch(tone, 0.8, sample_rate=RATE)
+    assert slow.size == 30000 and abs(np.log2(_median_f0(slow) / 200)) < 1 / 24  # longer, same pitch
+    with pytest.raises(ValueError, match="rate"):
+        voice.wsola_stretch(tone, 0.0, sample_rate=RATE)
+
+
+def test_voice_preset_shifts_half_the_copies_and_old_presets_keep_their_settings() -> None:
+    vox = preset("voice", copies=1)
+    assert vox.voice == 0.5 and vox.to_dict()["reverb"] == preset("channel", copies=1).reverb
+    assert "voice" not in preset("channel", copies=1).to_dict()  # cache keys and sidecars of older runs are unchanged
+    assert TrainConfig.from_dict(TrainConfig(augment=vox).to_dict()).augment == vox
+    clip = sine(220, 16000, 1.0, amplitude=0.5)
+    plain = AugmentConfig(copies=1)
+    shifted = AugmentConfig(copies=1, voice=1.0)
+    for seed in range(4):
+        y = augment_waveform(clip, 16000, np.random.default_rng(seed), shifted)
+        assert np.isfinite(y).all() and np.abs(y).max() <= 1.0
+        z = augment_waveform(clip, 16000, np.random.default_rng(seed), plain)
+        assert y.shape != z.shape or not np.allclose(y, z)
 
 
 def test_spec_augment_masks_time_and_coefficients_but_never_c0() -> None:

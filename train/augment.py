@@ -2,19 +2,20 @@
 
 Waveform augmentation makes extra copies of each training clip before feature
 extraction (noise at a random SNR, gain, a time shift, speed perturbation and,
-with a probability each, the recording-channel changes of ``train.channel``:
-reverberation, microphone EQ, band-limiting, telephone band, clipping and a
-lossy codec); masks are drawn afresh for every window in every epoch.
+with a probability each, a voice change of ``train.voice`` and the
+recording-channel changes of ``train.channel``: reverberation, microphone EQ,
+band-limiting, telephone band, clipping and a lossy codec); masks are drawn afresh for every window in every epoch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import soxr
 
-from ser_edge.train import channel
+from ser_edge.train import channel, voice
 
 
 @dataclass(frozen=True)
@@ -37,19 +38,28 @@ class AugmentConfig:
     telephone: float = 0.0
     clipping: float = 0.0
     codec: float = 0.0
+    voice: float = 0.0  # pitch and formants scaled together, tempo kept (``train.voice``)
+
+    def to_dict(self) -> dict:
+        """The settings, without ``voice`` when it is off: configs from before it existed keep their cache keys."""
+        data = dataclasses.asdict(self)
+        if not self.voice:
+            del data["voice"]
+        return data
 
 
 #: Channel perturbation probabilities of ``--augment channel``: aimed at what changes between recordings.
 CHANNEL = {"reverb": 0.4, "eq": 0.6, "band_limit": 0.3, "telephone": 0.1, "clipping": 0.15, "codec": 0.15}
+#: ``--augment voice``: the channel changes, and half the copies spoken by a higher or lower voice.
+VOICE = {**CHANNEL, "voice": 0.5}
+PRESETS = {"basic": {}, "channel": CHANNEL, "voice": VOICE}
 
 
 def preset(name: str, *, copies: int) -> AugmentConfig:
-    """``basic`` (noise, gain, speed, shift: the v3 recipe) or ``channel`` (basic plus ``CHANNEL``)."""
-    if name == "basic":
-        return AugmentConfig(copies=copies)
-    if name == "channel":
-        return AugmentConfig(copies=copies, **CHANNEL)
-    raise ValueError(f"unknown augmentation preset {name!r}; choose basic or channel")
+    """``basic`` (noise, gain, speed, shift: the v3 recipe), ``channel`` (basic plus ``CHANNEL``) or ``voice`` (``VOICE``)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown augmentation preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return AugmentConfig(copies=copies, **PRESETS[name])
 
 
 def _maybe(p: float, rng: np.random.Generator) -> bool:
@@ -83,6 +93,8 @@ def _coloured_noise(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def augment_waveform(x: np.ndarray, sample_rate: int, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
     """One randomly perturbed copy of a float32 mono clip (same sample rate)."""
+    if _maybe(cfg.voice, rng):
+        x = voice.random_voice(x, sample_rate, rng)
     speed = rng.uniform(*cfg.speed)
     # Reading the clip as if it were recorded at rate*speed and resampling back plays it faster/slower.
     y = soxr.resample(x.astype(np.float32), sample_rate * speed, sample_rate).astype(np.float32)

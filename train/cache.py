@@ -8,7 +8,6 @@ the same settings reads the cache instead of recomputing.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -29,7 +28,7 @@ def _key(content_sha: str, spec: FeatureSpec, aug: AugmentConfig | None, copy: i
     if gain_db:
         settings["gain_db"] = gain_db
     if copy:
-        settings.update(aug=dataclasses.asdict(aug), seed=seed)
+        settings.update(aug=aug.to_dict(), seed=seed)
     digest = hashlib.sha256((content_sha + json.dumps(settings, sort_keys=True)).encode()).hexdigest()
     return digest[:32]
 

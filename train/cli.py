@@ -26,7 +26,7 @@ from ser_edge.model_meta import ModelMeta, read_sidecar, write_json_atomic, writ
 from ser_edge.pipeline import clip_probabilities
 from ser_edge.plots import save_confusion_plot
 from ser_edge.progress import progress_bar
-from ser_edge.train.augment import preset
+from ser_edge.train.augment import PRESETS, preset
 from ser_edge.train.clip_sets import clip_set
 from ser_edge.train.fit import (
     BALANCES,
@@ -173,8 +173,11 @@ def _recipe_options(command):
         "augment_preset",
         default="basic",
         show_default=True,
-        type=click.Choice(["basic", "channel"]),
-        help="Waveform augmentation: basic (noise, gain, speed, shift) or channel (plus reverb, EQ, band limits, telephone, clipping, codec).",
+        type=click.Choice(list(PRESETS)),
+        help=(
+            "Waveform augmentation: basic (noise, gain, speed, shift), channel (plus reverb, EQ, band limits, telephone, clipping, codec)"
+            " or voice (channel, and half the copies with pitch and formants shifted by up to 4 semitones)."
+        ),
     )(command)
     return click.option(
         "--balance",

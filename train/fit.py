@@ -55,6 +55,7 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["features"] = self.features.to_dict()
         d["window"] = self.window.to_dict()
+        d["augment"] = self.augment.to_dict()
         return d
 
     @classmethod
