@@ -17,7 +17,20 @@ from ser_edge.model_meta import read_sidecar
 from ser_edge.pipeline import clip_probabilities
 from ser_edge.train import channel, voice
 from ser_edge.train.augment import AugmentConfig, augment_waveform, preset, spec_augment
-from ser_edge.train.fit import TrainConfig, clip_weights, fit_temperature, kept_epoch, mixup, read_history, softmax, trained_on, weight_average_callback
+from ser_edge.train.fit import (
+    ClipSet,
+    TrainConfig,
+    clip_weights,
+    fit_temperature,
+    kept_epoch,
+    mixup,
+    random_windows,
+    read_history,
+    softmax,
+    trained_on,
+    weight_average_callback,
+)
+from ser_edge.windows import WindowSpec
 
 
 def test_augment_waveform_changes_the_clip_within_its_ranges() -> None:
@@ -165,6 +178,26 @@ def test_spec_augment_masks_time_and_coefficients_but_never_c0() -> None:
     assert any((m == 0).all(axis=0)[1:].any() for m in masked)  # some coefficient band masked
     assert any((m == 0).all(axis=1).any() for m in masked)  # some time span masked
     assert window.min() == 1.0  # input untouched
+
+
+def test_copypaste_windows_end_in_another_voice_saying_the_same_emotion() -> None:
+    # Clip i is the constant i (norm none, no trimming, no masks), so each window says which clips it came from.
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    speakers = ["x/a", "x/b", "x/c", "x/a", "x/b", "x/c"]
+    clip_set = ClipSet([[np.full((150, 60), float(i), np.float32)] for i in range(6)], labels, ["x"] * 6, [f"{i}.wav" for i in range(6)], speakers)
+    window = WindowSpec(frames=100, norm="none", trim_db=0)
+    plain = AugmentConfig(time_masks=0, coef_masks=0)
+    x, y = random_windows(clip_set, TrainConfig(window=window, augment=plain), np.random.default_rng(0))
+    assert all(np.all(w == w[0, 0]) for w in x)  # off: one clip per window
+    x, y = random_windows(clip_set, TrainConfig(window=window, augment=plain, copypaste=1.0), np.random.default_rng(0))
+    heads = []
+    for w, label in zip(x, y):
+        first, last = int(w[0, 0]), int(w[-1, 0])
+        head = int(np.argmax(w[:, 0] != first))
+        heads.append(head)
+        assert np.all(w[:head] == first) and np.all(w[head:] == last)
+        assert labels[first] == labels[last] == label and speakers[first] != speakers[last]
+    assert all(30 <= h <= 70 for h in heads) and len(set(heads)) > 1
 
 
 def test_mixup_mixes_inputs_targets_and_weights_alike() -> None:

@@ -130,6 +130,12 @@ def _training_options(command):
         ),
         click.option("--mixup", default=SHIPPED.mixup, show_default=True, help="Mixup Beta(a, a) parameter; 0 disables."),
         click.option(
+            "--copypaste",
+            default=SHIPPED.copypaste,
+            show_default=True,
+            help="Share of training windows whose last 30-70% is another voice's clip of the same emotion (CopyPaste); 0 disables.",
+        ),
+        click.option(
             "--adversary",
             default=SHIPPED.adversary,
             show_default=True,
@@ -214,6 +220,7 @@ def _config(opts: dict[str, Any]) -> TrainConfig:
         dropout=opts["dropout"],
         pool=opts["pool"],
         mixup=opts["mixup"],
+        copypaste=opts["copypaste"],
         adversary=opts["adversary"],
         seed=opts["train_seed"],
         epochs=opts["epochs"],

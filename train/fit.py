@@ -40,6 +40,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     label_smoothing: float = 0.05
     mixup: float = 0.0  # Beta(a, a) mixing of window pairs and their labels; 0 disables
+    copypaste: float = 0.0  # share of windows whose last 30-70% is another voice's clip of the same class; 0 disables
     pool: str = "avg"  # cnn1d pooling over time: one of train.networks.POOLS
     balance: str = "class"  # loss weights: "class" (over all clips) or "corpus" (every corpus and its classes alike)
     adapt_share: float = 0.5  # window norm "speaker": share of training windows normalised by their voice's statistics
@@ -132,21 +133,53 @@ def _epoch_windows(clips: ClipSet, cfg: TrainConfig, rng: np.random.Generator, s
 
     With window norm ``speaker``, a share ``cfg.adapt_share`` of the windows is normalised by their voice's
     statistics and the rest by their own, so one model serves both before and after adaptation.
+    With ``cfg.copypaste``, that share of the windows ends in a crop of another voice saying the same emotion.
     """
     order = rng.permutation(len(clips.labels))
-    out = np.empty((len(order), cfg.window.frames, cfg.features.n_features), dtype=np.float32)
+    frames = cfg.window.frames
+    out = np.empty((len(order), frames, cfg.features.n_features), dtype=np.float32)
+    partners = _partners(clips) if cfg.copypaste else {}
     for row, i in enumerate(order):
-        copies = clips.features[i]
-        feats = trim(copies[int(rng.integers(len(copies)))], cfg.window)
-        if len(feats) > cfg.window.frames:
-            start = int(rng.integers(0, len(feats) - cfg.window.frames + 1))
-            feats = feats[start : start + cfg.window.frames]
-        else:
-            feats = np.roll(feats, int(rng.integers(len(feats))), axis=0)
+        feats = _crop(clips.features[i], frames, cfg.window, rng)
         voice = stats.get(clips.speakers[i]) if stats and rng.random() < cfg.adapt_share else None
-        window = normalise(fit_length(feats, cfg.window.frames), cfg.window, voice)
+        j = _partner(clips, i, partners, rng) if partners and rng.random() < cfg.copypaste else None
+        if j is None:
+            window = normalise(feats, cfg.window, voice)
+        else:
+            head = int(round(frames * rng.uniform(0.3, 0.7)))
+            tail = _crop(clips.features[j], frames - head, cfg.window, rng)
+            if voice is None:
+                window = normalise(np.concatenate([feats[:head], tail]), cfg.window)
+            else:  # each voice normalised by its own statistics, as adaptation at run time would
+                window = np.concatenate([normalise(feats[:head], cfg.window, voice), normalise(tail, cfg.window, stats.get(clips.speakers[j]))])
         out[row] = spec_augment(window, rng, cfg.augment)
     return out, order
+
+
+def _crop(copies: list[np.ndarray], frames: int, window: WindowSpec, rng: np.random.Generator) -> np.ndarray:
+    """``frames`` trimmed frames of a random copy of a clip at a random offset (wrapped round if the clip is shorter)."""
+    feats = trim(copies[int(rng.integers(len(copies)))], window)
+    if len(feats) > frames:
+        start = int(rng.integers(0, len(feats) - frames + 1))
+        feats = feats[start : start + frames]
+    else:
+        feats = np.roll(feats, int(rng.integers(len(feats))), axis=0)
+    return fit_length(feats, frames)
+
+
+def _partners(clips: ClipSet) -> dict[int, np.ndarray]:
+    """Clip indices of each class: the candidates to paste after a clip of that class."""
+    return {int(label): np.flatnonzero(clips.labels == label) for label in np.unique(clips.labels)}
+
+
+def _partner(clips: ClipSet, i: int, partners: dict[int, np.ndarray], rng: np.random.Generator) -> int | None:
+    """A random clip of clip i's class by another voice (None if a few draws find none)."""
+    candidates = partners[int(clips.labels[i])]
+    for _ in range(8):
+        j = int(candidates[rng.integers(len(candidates))])
+        if not clips.speakers or clips.speakers[j] != clips.speakers[i]:
+            return j
+    return None
 
 
 def mixup(x: np.ndarray, targets: np.ndarray, weights: np.ndarray, alpha: float, rng: np.random.Generator):
